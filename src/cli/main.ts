@@ -1,0 +1,69 @@
+// The converge CLI. Commands are thin; errors map to exit codes here only:
+// 0 converged / no drift, 2 check found drift, 1 failure or bad input, 130 interrupted.
+
+import yargs, { type Argv } from 'yargs';
+import { InputError } from '../core/diagnostics.js';
+import { processRedactor } from '../core/sensitive.js';
+import { graphCommand, showCommand, validateCommand } from './inspect.js';
+import { runCommand, type RunArgs } from './run-command.js';
+
+function common<T>(y: Argv<T>) {
+  return y
+    .option('inventory', { alias: 'i', type: 'string', default: process.env.CONVERGE_INVENTORY ?? 'inventories/demo.yaml', describe: 'Inventory file' })
+    .option('states', { type: 'string', describe: 'States directory (default: from the inventory, else ../states beside it)' });
+}
+
+function runOptions<T>(y: Argv<T>) {
+  return common(y)
+    .option('target', { alias: 't', type: 'string', describe: 'Hosts: a role, a host glob, or role:X and not host:Y' })
+    .option('check', { type: 'boolean', default: false, describe: 'Plan only: report drift, change nothing' })
+    .option('diff', { type: 'boolean', default: false, describe: 'Show unified diffs of file content' })
+    .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'Hosts at once' })
+    .option('json', { type: 'boolean', default: false, describe: 'Machine-readable results on stdout' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' })
+    .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' });
+}
+
+export function buildCli(argv: string[]) {
+  let code = 0;
+  const set = (p: Promise<number> | number) => Promise.resolve(p).then((c) => void (code = c));
+  const cli = yargs(argv)
+    .scriptName('converge')
+    .usage('$0 <command> [options]')
+    .command(
+      'highstate',
+      "Apply the top file's states to each targeted host",
+      (y) => runOptions(y),
+      (a) => set(runCommand(a as unknown as RunArgs)),
+    )
+    .command(
+      'apply <states..>',
+      'Apply only the named state files',
+      (y) => runOptions(y).positional('states', { type: 'string', array: true, describe: 'State names relative to states/, without .yaml' }),
+      (a) => set(runCommand({ ...(a as unknown as RunArgs), states: undefined, stateNames: a.states as string[] })),
+    )
+    .command('validate', 'Schema-check inventory, top file and states without connecting', (y) => common(y).option('target', { alias: 't', type: 'string' }), (a) => set(validateCommand(a)))
+    .command('show <host>', 'Print the rendered, ordered resources of one host', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(showCommand(a as never)))
+    .command('graph <host>', 'Print the dependency graph of one host (DOT)', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(graphCommand(a as never)))
+    .demandCommand(1, 'name a command: highstate, apply, validate, show or graph')
+    .strict()
+    .help()
+    .version(false)
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err ?? new InputError({ message: msg, where: {}, hint: 'run converge --help' });
+    });
+  return { cli, exitCode: () => code };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { cli, exitCode } = buildCli(argv);
+  try {
+    await cli.parseAsync();
+    process.exitCode = exitCode();
+  } catch (e) {
+    const text = e instanceof InputError ? `invalid input\n${e.message}` : e instanceof Error ? (e.stack ?? e.message) : String(e);
+    process.stderr.write(processRedactor.redact(`converge: ${text}\n`));
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,52 @@
+// highstate and apply: plan (and apply unless --check) over the targeted
+// hosts, print per-host reports as hosts finish and a closing summary.
+
+import { prepareHosts, runFleet } from '../engine/run.js';
+import { exitCode } from '../core/result.js';
+import { hostReport, redactedJson, summaryLine, useColor } from '../report/text.js';
+import { loadContext, type CommonArgs } from './context.js';
+
+export interface RunArgs extends CommonArgs {
+  check: boolean;
+  diff: boolean;
+  forks: number;
+  json: boolean;
+  verbose: boolean;
+  acceptNewHostKeys: boolean;
+  stateNames?: string[];
+}
+
+export async function runCommand(args: RunArgs): Promise<number> {
+  const ctx = loadContext(args);
+  const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, args.stateNames);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write(`\n${sig}: stopping at a safe point (commands in flight finish; nothing new starts). Press Ctrl-C again to quit at once.\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const textOpts = { diff: args.diff, verbose: args.verbose, color: !args.json && useColor(process.stdout) };
+  const redactor = ctx.inventory.redactor;
+  try {
+    const run = await runFleet(prepared, {
+      check: args.check,
+      forks: args.forks,
+      statesDir: ctx.tree.dir,
+      acceptNewHostKeys: args.acceptNewHostKeys,
+      signal: controller.signal,
+      onHostDone: (h) => {
+        if (!args.json) process.stdout.write(hostReport(h, textOpts, redactor) + '\n');
+      },
+    });
+    if (args.json) process.stdout.write(redactedJson(run, redactor) + '\n');
+    else process.stdout.write(summaryLine(run, textOpts) + '\n');
+    return exitCode(run);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

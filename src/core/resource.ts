@@ -1,0 +1,101 @@
+// The contract between the engine and a resource type. The engine, not each
+// resource, enforces it: facts are read-only scripts batched per host and
+// run-as user, plan is pure, apply is the only side effect, and after apply
+// the engine re-reads facts and requires the plan to be empty.
+
+import type { Where } from './diagnostics.js';
+import type { ExecResult } from '../transport/transport.js';
+
+/** A read-only sh script whose output a pure parser turns into a fact. */
+export interface FactQuery<T = unknown> {
+  /** Identical keys are gathered once per host (e.g. the dpkg package list). */
+  key: string;
+  runAs?: string;
+  script: string;
+  parse(stdout: string): T;
+}
+
+export type ChangeAction = 'create' | 'update' | 'delete' | 'replace' | 'run';
+
+export interface Change {
+  /** What changes, e.g. "content", "mode", "groups", "running". */
+  path: string;
+  action: ChangeAction;
+  before?: unknown;
+  after?: unknown;
+  /** Printed as (sensitive), and a content diff shows only hashes. */
+  sensitive?: boolean;
+  /** Unified diff of file content. */
+  diff?: string;
+}
+
+/** Facts are named per resource: facts(spec) returns { name: query }, plan gets { name: parsed }. */
+export type FactQueries = Record<string, FactQuery>;
+export type Facts = Record<string, unknown>;
+
+export interface HostInfo {
+  name: string;
+  /** The SSH port converge is connected on (never firewalled off). */
+  sshPort: number;
+  loginUser: string;
+}
+
+export interface PlanContext {
+  host: HostInfo;
+  /** The resource's values include a secret: never fetch or show its content. */
+  sensitive: boolean;
+  /** States root, for resources that read files from the state tree. */
+  statesDir: string;
+}
+
+export interface Command {
+  script: string;
+  /** Content and secrets travel on stdin, never in the argument list. */
+  stdin?: string | Buffer;
+  runAs?: string;
+}
+
+export interface ApplyContext extends PlanContext {
+  /** Run a command; a non-zero exit throws a HostError naming the command's purpose. */
+  run(cmd: Command, purpose: string): Promise<ExecResult>;
+  /** Run a command and return its result whatever the exit code. */
+  exec(cmd: Command): Promise<ExecResult>;
+  signal: AbortSignal;
+}
+
+/** Controller-side inputs a spec may need resolved before planning (templates, files from the state tree). */
+export interface CompileContext {
+  statesDir: string;
+  vars: Record<string, unknown>;
+  renderTemplate(name: string, extraVars?: Record<string, unknown>): string;
+  where: Where;
+}
+
+export interface ResourceType<S = any> {
+  kind: string;
+  /** Turn the rendered spec into a self-contained one (e.g. template -> content). Runs on the controller. */
+  resolve?(spec: S, ctx: CompileContext): S;
+  /** Natural identity, unique per host: "file:/etc/motd", "package:nginx". */
+  id(spec: S): string;
+  /** Natural ids this resource must come after when they are managed (parent dir, owner, package). */
+  implicitAfter?(spec: S): string[];
+  facts(spec: S, ctx: PlanContext): FactQueries;
+  /** Pure: what must change for the host to match the spec. Empty means in sync. */
+  plan(spec: S, facts: Facts, ctx: PlanContext): Change[];
+  apply(spec: S, changes: Change[], facts: Facts, ctx: ApplyContext): Promise<void>;
+  /**
+   * What this resource does when a resource it watches (or names in
+   * onchanges) changed: restart a service, run a command. `applied` is what
+   * its own apply just did, so a service that was just started is not
+   * restarted again. Returns what it did, or undefined when nothing was needed.
+   */
+  onWatch?(spec: S, facts: Facts, applied: Change[], ctx: ApplyContext): Promise<string | undefined>;
+  /** The verb check mode reports for onWatch: "restart", "reload", "run". */
+  watchVerb?(spec: S): string;
+  /**
+   * Resources of one group are applied together in one step (all package
+   * installs of a host in one apt transaction).
+   */
+  group?: string;
+  applyGroup?(items: { spec: S; changes: Change[]; facts: Facts }[], ctx: ApplyContext): Promise<void>;
+}

@@ -1,0 +1,79 @@
+// Facts: every query of every resource of a host, deduplicated by key and
+// sent as ONE read-only sh script per run-as user. This is why a no-op run
+// costs one round trip per host whatever the number of resources.
+
+import { randomBytes } from 'node:crypto';
+import { HostError } from '../core/diagnostics.js';
+import type { FactQueries, FactQuery, Facts } from '../core/resource.js';
+import { marker } from '../core/shell.js';
+import type { Transport } from '../transport/transport.js';
+
+export interface FactRequest<R> {
+  owner: R;
+  queries: FactQueries;
+}
+
+/** One script that runs each query in a subshell between markers. */
+export function batchScript(queries: FactQuery[], token: string): string {
+  const parts = ['exec 2>/dev/null', 'LC_ALL=C; export LC_ALL'];
+  for (const q of queries) {
+    parts.push(`printf '%s\\n' '${marker(token, q.key)}'`, `(\n${q.script}\n)`, `printf '\\n%s\\n' '${marker(token, 'end')}'`);
+  }
+  return parts.join('\n') + '\n';
+}
+
+/** Split a batch's output back into raw text per query key. */
+export function splitBatch(stdout: string, queries: FactQuery[], token: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const end = `\n${marker(token, 'end')}\n`;
+  let pos = 0;
+  for (const q of queries) {
+    const start = `${marker(token, q.key)}\n`;
+    const s = stdout.indexOf(start, pos);
+    if (s < 0) break;
+    const e = stdout.indexOf(end, s + start.length);
+    if (e < 0) break;
+    out.set(q.key, stdout.slice(s + start.length, e));
+    pos = e + end.length;
+  }
+  return out;
+}
+
+export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[], signal?: AbortSignal): Promise<Map<R, Facts>> {
+  const byUser = new Map<string, Map<string, FactQuery>>();
+  for (const { queries } of requests) {
+    for (const q of Object.values(queries)) {
+      const user = q.runAs ?? 'root';
+      if (!byUser.has(user)) byUser.set(user, new Map());
+      byUser.get(user)!.set(q.key, q);
+    }
+  }
+  const token = randomBytes(6).toString('hex');
+  const raw = new Map<string, string>();
+  await Promise.all(
+    [...byUser].map(async ([user, map]) => {
+      const queries = [...map.values()];
+      const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user, signal });
+      const parts = splitBatch(res.stdout, queries, token);
+      if (parts.size < queries.length) {
+        throw new HostError(
+          `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`,
+          user === 'root' ? 'the login user needs passwordless sudo (NOPASSWD) to run as root' : `user ${user} must exist and the login user must be allowed to sudo to it`,
+        );
+      }
+      for (const [k, v] of parts) raw.set(`${user}\0${k}`, v);
+    }),
+  );
+  const parsed = new Map<string, unknown>();
+  const result = new Map<R, Facts>();
+  for (const { owner, queries } of requests) {
+    const facts: Facts = {};
+    for (const [name, q] of Object.entries(queries)) {
+      const k = `${q.runAs ?? 'root'}\0${q.key}`;
+      if (!parsed.has(k)) parsed.set(k, q.parse(raw.get(k) ?? ''));
+      facts[name] = parsed.get(k);
+    }
+    result.set(owner, facts);
+  }
+  return result;
+}

@@ -1,0 +1,105 @@
+// The fleet: compile and graph every targeted host first (bad input stops
+// the run before any host is touched), then run hosts concurrently. One
+// failing host never stops the others.
+
+import PQueue from 'p-queue';
+import { errorMessage, HostError } from '../core/diagnostics.js';
+import type { HostResult, HostStatus, ResourceResult, RunResult } from '../core/result.js';
+import { buildGraph, type Graph } from '../graph/graph.js';
+import type { Host, Inventory } from '../inventory/inventory.js';
+import { compileHost } from '../state/compile.js';
+import type { StateTree } from '../state/states.js';
+import { Templates } from '../state/template.js';
+import { LocalTransport } from '../transport/local.js';
+import { SshTransport, UnreachableError } from '../transport/ssh.js';
+import type { Transport } from '../transport/transport.js';
+import { HostRun, type HostEvent } from './host-run.js';
+
+export interface PreparedHost {
+  host: Host;
+  graph: Graph;
+}
+
+/** Compile and order every host's resources; throws InputError on bad input. */
+export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[], stateNames?: string[]): PreparedHost[] {
+  const templates = new Templates(tree.dir);
+  return hosts.map((host) => ({ host, graph: buildGraph(compileHost(host, inventory, tree, templates, stateNames)) }));
+}
+
+export type Connect = (host: Host) => Promise<Transport>;
+
+export interface RunOptions {
+  check: boolean;
+  forks: number;
+  statesDir: string;
+  acceptNewHostKeys?: boolean;
+  signal: AbortSignal;
+  connect?: Connect;
+  onEvent?(e: HostEvent): void;
+  onHostDone?(r: HostResult): void;
+}
+
+export function defaultConnect(acceptNewHostKeys: boolean): Connect {
+  return async (host) =>
+    host.transport === 'local'
+      ? new LocalTransport(host.name)
+      : SshTransport.connect({
+          hostName: host.name,
+          address: host.address,
+          port: host.port,
+          user: host.user,
+          keyFile: host.keyFile,
+          knownHostsFile: host.knownHostsFile,
+          acceptNewHostKeys,
+        });
+}
+
+function hostStatus(resources: ResourceResult[]): HostStatus {
+  if (resources.some((r) => r.status === 'failed' || r.status === 'skipped')) return 'failed';
+  if (resources.some((r) => r.status === 'changed')) return 'changed';
+  if (resources.some((r) => r.status === 'would-change')) return 'drift';
+  return 'unchanged';
+}
+
+export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostResult> {
+  const { host, graph } = p;
+  const started = Date.now();
+  const base = { host: host.name, roles: host.roles };
+  if (opts.signal.aborted) return { ...base, status: 'not-attempted', resources: [], execCount: 0, durationMs: 0, error: { message: 'not attempted: the run was interrupted' } };
+  opts.onEvent?.({ host: host.name, phase: 'connecting' });
+  let transport: Transport | undefined;
+  try {
+    transport = await (opts.connect ?? defaultConnect(!!opts.acceptNewHostKeys))(host);
+    const resources = await new HostRun(host, graph, transport, { check: opts.check, statesDir: opts.statesDir, signal: opts.signal, onEvent: opts.onEvent }).run();
+    const status = hostStatus(resources);
+    opts.onEvent?.({ host: host.name, phase: status === 'failed' ? 'failed' : 'done' });
+    return { ...base, status, resources, execCount: transport.execCount, durationMs: Date.now() - started };
+  } catch (e) {
+    opts.onEvent?.({ host: host.name, phase: 'failed' });
+    return {
+      ...base,
+      status: e instanceof UnreachableError ? 'unreachable' : 'failed',
+      error: { message: errorMessage(e), hint: e instanceof HostError ? e.hint : undefined },
+      resources: [],
+      execCount: transport?.execCount ?? 0,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await transport?.close();
+  }
+}
+
+export async function runFleet(prepared: PreparedHost[], opts: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const queue = new PQueue({ concurrency: Math.max(1, opts.forks) });
+  const hosts = await Promise.all(
+    prepared.map((p) =>
+      queue.add(async () => {
+        const r = await runHost(p, opts);
+        opts.onHostDone?.(r);
+        return r;
+      }),
+    ),
+  );
+  return { mode: opts.check ? 'check' : 'apply', hosts: hosts as HostResult[], durationMs: Date.now() - started, interrupted: opts.signal.aborted };
+}

@@ -1,0 +1,128 @@
+// The dependency graph of one host's resources: explicit requisites plus
+// implicit edges (parent directory, owner, package before service). The
+// order is stable: among resources that are ready, declaration order wins.
+
+import { InputError } from '../core/diagnostics.js';
+import type { Requisite, Resource } from '../state/compile.js';
+
+export type EdgeKind = Requisite | 'implicit';
+
+export interface Edge {
+  /** Runs first. */
+  from: Resource;
+  /** Runs after `from`. */
+  to: Resource;
+  kind: EdgeKind;
+}
+
+export interface Graph {
+  /** Resources in apply order. */
+  order: Resource[];
+  edges: Edge[];
+  upstream(r: Resource): Edge[];
+}
+
+export function buildGraph(resources: Resource[]): Graph {
+  const byId = new Map<string, Resource>();
+  for (const r of resources) {
+    byId.set(r.id, r);
+    byId.set(r.naturalId, r);
+  }
+  const edges: Edge[] = [];
+  const seen = new Set<string>();
+  const add = (from: Resource, to: Resource, kind: EdgeKind) => {
+    const key = `${from.id}\0${to.id}\0${kind}`;
+    if (from === to || seen.has(key)) return;
+    seen.add(key);
+    edges.push({ from, to, kind });
+  };
+  for (const r of resources) {
+    for (const kind of ['require', 'watch', 'onchanges', 'before'] as const) {
+      r.requisites[kind].forEach((target, i) => {
+        const t = byId.get(target);
+        if (!t) {
+          throw new InputError({
+            message: `${kind} names "${target}", which is not a resource of this host`,
+            where: { ...r.where, path: `${r.where.path}.${kind}[${i}]` },
+            hint: `use a resource id from this host's states (or kind:name such as package:nginx); is the state that declares it included?`,
+          });
+        }
+        if (kind === 'before') add(r, t, 'before');
+        else add(t, r, kind);
+      });
+    }
+    if (r.requisites.watch.length && !r.type.onWatch) {
+      throw new InputError({ message: `a ${r.kind} cannot react to watched changes`, where: { ...r.where, path: `${r.where.path}.watch` }, hint: 'use require (order only) or onchanges; watch is for services and commands' });
+    }
+    for (const nid of r.type.implicitAfter?.(r.spec) ?? []) {
+      const t = byId.get(nid);
+      if (t) add(t, r, 'implicit');
+    }
+  }
+  const order = stableTopoSort(resources, edges);
+  const up = new Map<Resource, Edge[]>();
+  for (const e of edges) up.set(e.to, [...(up.get(e.to) ?? []), e]);
+  return { order, edges, upstream: (r) => up.get(r) ?? [] };
+}
+
+function stableTopoSort(resources: Resource[], edges: Edge[]): Resource[] {
+  const index = new Map(resources.map((r, i) => [r, i]));
+  const indegree = new Map(resources.map((r) => [r, 0]));
+  const out = new Map<Resource, Resource[]>();
+  for (const e of edges) {
+    indegree.set(e.to, indegree.get(e.to)! + 1);
+    out.set(e.from, [...(out.get(e.from) ?? []), e.to]);
+  }
+  const ready = resources.filter((r) => indegree.get(r) === 0);
+  const order: Resource[] = [];
+  while (ready.length) {
+    ready.sort((a, b) => index.get(a)! - index.get(b)!);
+    const r = ready.shift()!;
+    order.push(r);
+    for (const t of out.get(r) ?? []) {
+      indegree.set(t, indegree.get(t)! - 1);
+      if (indegree.get(t) === 0) ready.push(t);
+    }
+  }
+  if (order.length < resources.length) throw cycleError(resources.filter((r) => !order.includes(r)), edges);
+  return order;
+}
+
+function cycleError(remaining: Resource[], edges: Edge[]): InputError {
+  const set = new Set(remaining);
+  const next = new Map<Resource, Edge[]>();
+  for (const e of edges) if (set.has(e.from) && set.has(e.to)) next.set(e.from, [...(next.get(e.from) ?? []), e]);
+  // Walk until a node repeats: the part from its first visit is the cycle.
+  const path: Edge[] = [];
+  const visitedAt = new Map<Resource, number>();
+  let cur = remaining[0];
+  while (!visitedAt.has(cur)) {
+    visitedAt.set(cur, path.length);
+    const e = next.get(cur)![0];
+    path.push(e);
+    cur = e.to;
+  }
+  const cycle = path.slice(visitedAt.get(cur));
+  const text = cycle.map((e) => `${e.from.id} -(${e.kind})-> `).join('') + cycle[0].from.id;
+  return new InputError({
+    message: `dependency cycle: ${text}`,
+    where: cycle[0].from.where,
+    hint: 'remove or reverse one of these requisites',
+  });
+}
+
+export function toDot(hostName: string, graph: Graph): string {
+  const q = (s: string) => JSON.stringify(s);
+  const lines = [`digraph ${q(hostName)} {`, '  rankdir=LR;', '  node [shape=box, fontname="monospace"];'];
+  for (const r of graph.order) lines.push(`  ${q(r.id)} [label=${q(`${r.id}\n${r.naturalId}`)}];`);
+  const style: Record<EdgeKind, string> = {
+    require: '',
+    before: ' [label="before"]',
+    watch: ' [style=bold, color="blue", label="watch"]',
+    onchanges: ' [style=dashed, color="darkgreen", label="onchanges"]',
+    implicit: ' [style=dotted, color="gray"]',
+  };
+  for (const e of graph.edges) lines.push(`  ${q(e.from.id)} -> ${q(e.to.id)}${style[e.kind]};`);
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}

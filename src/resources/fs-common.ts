@@ -1,0 +1,96 @@
+// What file, directory (and later symlink) resources share: reading a
+// path's type/owner/group/mode, planning metadata changes, and the implicit
+// edges to managed parent directories and owners.
+
+import type { Change } from '../core/resource.js';
+import { shq } from '../core/shell.js';
+
+export interface PathStat {
+  type: 'absent' | 'file' | 'directory' | 'link' | 'other';
+  owner?: string;
+  group?: string;
+  /** Permission bits as a number (e.g. 0o644). */
+  mode?: number;
+  size?: number;
+}
+
+/** sh that prints `type=...` and, for an existing path, owner/group/mode/size. */
+export function statScript(path: string): string {
+  const p = shq(path);
+  return [
+    `if [ -L ${p} ]; then echo type=link`,
+    `elif [ -d ${p} ]; then echo type=directory`,
+    `elif [ -f ${p} ]; then echo type=file`,
+    `elif [ -e ${p} ]; then echo type=other`,
+    'else echo type=absent; fi',
+    `[ -e ${p} ] && [ ! -L ${p} ] && stat -c 'owner=%U\ngroup=%G\nmode=%a\nsize=%s' ${p}`,
+    'true',
+  ].join('\n');
+}
+
+/** Parse the key=value lines of statScript (and any others) into a map. */
+export function keyValues(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0 && !m.has(line.slice(0, i))) m.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return m;
+}
+
+export function parseStat(text: string): PathStat {
+  const kv = keyValues(text);
+  const type = (kv.get('type') ?? 'absent') as PathStat['type'];
+  const st: PathStat = { type };
+  if (kv.has('owner')) st.owner = kv.get('owner');
+  if (kv.has('group')) st.group = kv.get('group');
+  if (kv.has('mode')) st.mode = parseInt(kv.get('mode')!, 8);
+  if (kv.has('size')) st.size = Number(kv.get('size'));
+  return st;
+}
+
+export function parseMode(mode: string): number {
+  return parseInt(mode, 8);
+}
+
+export function formatMode(mode: number | undefined): string | undefined {
+  return mode === undefined ? undefined : '0' + mode.toString(8).padStart(3, '0');
+}
+
+export interface Ownership {
+  owner?: string;
+  group?: string;
+  mode?: string;
+}
+
+/** owner/group/mode changes between what is and what the spec asks (only fields the spec sets). */
+export function metadataChanges(spec: Ownership, st: PathStat): Change[] {
+  const creating = st.type === 'absent';
+  const action = creating ? 'create' : 'update';
+  const out: Change[] = [];
+  if (spec.owner !== undefined && (creating || st.owner !== spec.owner)) out.push({ path: 'owner', action, before: creating ? undefined : st.owner, after: spec.owner });
+  if (spec.group !== undefined && (creating || st.group !== spec.group)) out.push({ path: 'group', action, before: creating ? undefined : st.group, after: spec.group });
+  if (spec.mode !== undefined && (creating || st.mode !== parseMode(spec.mode))) {
+    out.push({ path: 'mode', action, before: creating ? undefined : formatMode(st.mode), after: formatMode(parseMode(spec.mode)) });
+  }
+  return out;
+}
+
+/** sh that sets the spec's owner/group/mode on target (a shell word, e.g. "$tmp"). */
+export function metadataScript(spec: Ownership, target: string): string {
+  const lines: string[] = [];
+  if (spec.owner !== undefined) lines.push(`chown ${shq(spec.owner)} ${target}`);
+  if (spec.group !== undefined) lines.push(`chgrp ${shq(spec.group)} ${target}`);
+  if (spec.mode !== undefined) lines.push(`chmod ${formatMode(parseMode(spec.mode))} ${target}`);
+  return lines.join('\n');
+}
+
+/** Managed ancestors and owners come first. */
+export function pathImplicitAfter(path: string, spec: Ownership): string[] {
+  const ids: string[] = [];
+  const parts = path.split('/').filter(Boolean);
+  for (let i = parts.length - 1; i >= 1; i--) ids.push(`directory:/${parts.slice(0, i).join('/')}`);
+  if (spec.owner) ids.push(`user:${spec.owner}`);
+  if (spec.group) ids.push(`group:${spec.group}`);
+  return ids;
+}

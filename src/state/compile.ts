@@ -1,0 +1,126 @@
+// Per host: render each state entry with the host's vars (for_each, when),
+// check it against its resource type's schema, and resolve it into a
+// self-contained resource. Every error names file, line and path.
+
+import { InputError, type Diagnostic, type Where } from '../core/diagnostics.js';
+import type { ResourceType } from '../core/resource.js';
+import type { Redactor } from '../core/sensitive.js';
+import type { Host, Inventory } from '../inventory/inventory.js';
+import { resourceTypes } from '../resources/index.js';
+import { schemaDiagnostics } from './schemas.js';
+import type { RawEntry, StateTree } from './states.js';
+import { Templates, type Vars } from './template.js';
+import { formatPath } from './yaml-file.js';
+
+export const REQUISITES = ['require', 'watch', 'onchanges', 'before'] as const;
+export type Requisite = (typeof REQUISITES)[number];
+const META = new Set<string>([...REQUISITES, 'for_each', 'when']);
+
+export interface Resource {
+  /** State id as written (after rendering), unique per host. */
+  id: string;
+  kind: string;
+  type: ResourceType;
+  spec: any;
+  /** Natural identity, e.g. file:/etc/motd */
+  naturalId: string;
+  requisites: Record<Requisite, string[]>;
+  where: Where;
+  /** Some value of this resource comes from a secret. */
+  sensitive: boolean;
+}
+
+/**
+ * The vars a host's states see: its merged vars, `host`, and `fleet` (every
+ * host with its address and roles, e.g. for a load balancer's backends).
+ * Vars may refer to other vars ("hello from {{ host.name }}"): those are
+ * rendered here, a few passes deep, as Ansible users expect.
+ */
+export function hostVars(host: Host, inventory: Inventory, templates: Templates): Vars {
+  let vars: Vars = {
+    ...host.vars,
+    host: { name: host.name, address: host.address, roles: host.roles },
+    fleet: inventory.hosts.map((h) => ({ name: h.name, address: h.address, roles: h.roles, vars: h.vars })),
+  };
+  for (let pass = 0; pass < 4 && JSON.stringify(host.vars).includes('{{'); pass++) {
+    const next = { ...vars, ...(templates.renderValue(host.vars, vars, { file: inventory.file, host: host.name }) as Vars) };
+    if (JSON.stringify(next) === JSON.stringify(vars)) break;
+    vars = next;
+  }
+  return vars;
+}
+
+function asList(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, stateNames?: string[]): Resource[] {
+  const vars = hostVars(host, inventory, templates);
+  const entries = tree.entries(stateNames ?? tree.statesFor(host.roles));
+  const out: Resource[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const entry of entries) {
+    try {
+      out.push(...compileEntry(entry, vars, templates, inventory.redactor, host));
+    } catch (e) {
+      if (e instanceof InputError) diagnostics.push(...e.diagnostics);
+      else throw e;
+    }
+  }
+  if (diagnostics.length) throw new InputError(diagnostics);
+  checkUnique(out, host);
+  return out;
+}
+
+function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, host: Host): Resource[] {
+  const { src, rawId, body } = entry;
+  const base = ['resources', rawId];
+  const where = (...path: (string | number)[]): Where => ({ file: src.file, line: src.lineOf([...base, ...path]), path: formatPath([...base, ...path]), host: host.name });
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new InputError({ message: 'a resource must be a mapping with one resource type key', where: where(), hint: `e.g. ${rawId}: { package: { name: nginx } }` });
+  }
+  const kinds = Object.keys(body).filter((k) => !META.has(k));
+  const unknown = kinds.filter((k) => !(k in resourceTypes));
+  if (unknown.length) {
+    throw new InputError({ message: `unknown resource type or field "${unknown[0]}"`, where: where(unknown[0]), hint: `resource types: ${Object.keys(resourceTypes).join(', ')}; other fields: ${[...META].join(', ')}` });
+  }
+  if (kinds.length !== 1) {
+    throw new InputError({ message: kinds.length ? `has ${kinds.length} resource types (${kinds.join(', ')}); one entry holds exactly one` : 'has no resource type', where: where(), hint: 'split it into one entry per resource' });
+  }
+  const kind = kinds[0];
+  const type = resourceTypes[kind];
+
+  if (body.when !== undefined && !templates.renderString(String(body.when), vars, where('when'))) return [];
+  let items: unknown[] = [undefined];
+  if (body.for_each !== undefined) {
+    const list = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, where('for_each')) : body.for_each;
+    if (!Array.isArray(list)) throw new InputError({ message: 'for_each must give a list', where: where('for_each'), hint: 'e.g. for_each: "{{ developers }}" where developers is a list in vars' });
+    items = list;
+  }
+  return items.map((item) => {
+    const v = body.for_each !== undefined ? { ...vars, item } : vars;
+    const id = String(templates.renderString(rawId, v, where()));
+    const spec = templates.renderValue(body[kind], v, where(kind));
+    const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: host.name } }));
+    if (bad.length) throw new InputError(bad);
+    const requisites = Object.fromEntries(REQUISITES.map((r) => [r, asList(templates.renderValue(body[r], v, where(r)))])) as Record<Requisite, string[]>;
+    const resolved = type.resolve
+      ? type.resolve(spec, { statesDir: templates.statesDir, vars: v, where: where(kind), renderTemplate: (name, extra) => templates.renderFile(name, { ...v, ...extra }, where(kind)) })
+      : spec;
+    return { id, kind, type, spec: resolved, naturalId: type.id(resolved), requisites, where: where(), sensitive: redactor.touches(JSON.stringify(resolved)) };
+  });
+}
+
+function checkUnique(resources: Resource[], host: Host): void {
+  const byId = new Map<string, Resource>();
+  const byNatural = new Map<string, Resource>();
+  for (const r of resources) {
+    const dupe = byId.get(r.id);
+    if (dupe) throw new InputError({ message: `resource id "${r.id}" is declared twice (also at ${dupe.where.file}:${dupe.where.line})`, where: r.where, hint: 'ids must be unique across all states a host gets; rename one' });
+    const same = byNatural.get(r.naturalId);
+    if (same) throw new InputError({ message: `${r.naturalId} is managed twice: here as "${r.id}" and as "${same.id}" (${same.where.file}:${same.where.line})`, where: { ...r.where, host: host.name }, hint: 'manage each thing in one place, and require it from the other' });
+    byId.set(r.id, r);
+    byNatural.set(r.naturalId, r);
+  }
+}

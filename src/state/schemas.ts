@@ -1,0 +1,88 @@
+// ajv over the JSON Schemas in schemas/: the same files editors use.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { InputError, type Diagnostic } from '../core/diagnostics.js';
+import { formatPath, type PathSegment, type YamlFile } from './yaml-file.js';
+
+export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../schemas');
+
+let ajv: Ajv | undefined;
+const compiled = new Map<string, ValidateFunction>();
+
+function instance(): Ajv {
+  if (ajv) return ajv;
+  ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
+  const add = (rel: string) => ajv!.addSchema(JSON.parse(readFileSync(join(SCHEMAS_DIR, rel), 'utf8')), rel);
+  for (const f of readdirSync(join(SCHEMAS_DIR, 'resources'))) if (f.endsWith('.json')) add(`resources/${f}`);
+  for (const f of readdirSync(SCHEMAS_DIR)) if (f.endsWith('.schema.json')) add(f);
+  return ajv;
+}
+
+function validator(key: string): ValidateFunction {
+  let v = compiled.get(key);
+  if (!v) {
+    v = instance().getSchema(key);
+    if (!v) throw new Error(`no schema ${key} in ${SCHEMAS_DIR}`);
+    compiled.set(key, v);
+  }
+  return v;
+}
+
+/** Human wording for one ajv error, with the expected shape. */
+function describe(e: ErrorObject): string {
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+    case 'required':
+      return `missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
+    case 'enum':
+      return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'type':
+      return `must be ${(e.params as { type: string }).type}`;
+    case 'pattern':
+      return `does not match the expected form ${(e.params as { pattern: string }).pattern}`;
+    case 'not':
+      return 'has fields that cannot be used together';
+    default:
+      return e.message ?? e.keyword;
+  }
+}
+
+function allowedFields(schemaKey: string, e: ErrorObject): string {
+  if (e.keyword !== 'additionalProperties') return '';
+  const s = e.parentSchema as { properties?: Record<string, unknown> } | undefined;
+  const names = Object.keys(s?.properties ?? {});
+  return names.length ? `allowed fields: ${names.join(', ')}` : '';
+}
+
+/**
+ * Validate value against a schema; errors point at file:line of the offending
+ * value, using basePath to place value inside the YAML document.
+ */
+export function schemaDiagnostics(schemaKey: string, value: unknown, src: YamlFile, basePath: PathSegment[]): Diagnostic[] {
+  const v = validator(schemaKey);
+  if (v(value)) return [];
+  const errors = (v.errors ?? []).filter((e) => !(e.keyword === 'oneOf' || e.keyword === 'if'));
+  return errors.map((e) => {
+    const rel: PathSegment[] = e.instancePath
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+      .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    const extra = e.keyword === 'additionalProperties' ? [(e.params as { additionalProperty: string }).additionalProperty] : [];
+    const path = [...basePath, ...rel, ...extra];
+    return {
+      message: describe(e),
+      where: { file: src.file, line: src.lineOf(path), path: formatPath(path) },
+      hint: allowedFields(schemaKey, e) || `see schemas/${schemaKey} for the expected shape`,
+    };
+  });
+}
+
+export function assertSchema(schemaKey: string, value: unknown, src: YamlFile, basePath: PathSegment[] = []): void {
+  const d = schemaDiagnostics(schemaKey, value, src, basePath);
+  if (d.length) throw new InputError(d);
+}

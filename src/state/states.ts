@@ -1,0 +1,102 @@
+// The state tree: top.yaml maps roles to state files; state files include
+// others and declare resources. Loading is per tree; compiling is per host.
+
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { InputError } from '../core/diagnostics.js';
+import type { TopFile } from '../generated/index.js';
+import { assertSchema } from './schemas.js';
+import { readYaml, type YamlFile } from './yaml-file.js';
+
+export interface RawEntry {
+  stateName: string;
+  src: YamlFile;
+  rawId: string;
+  body: Record<string, unknown>;
+}
+
+export interface StateTree {
+  dir: string;
+  top: YamlFile;
+  roles: Record<string, string[]>;
+  /** Entries of a list of state names (includes first, each file once), in declaration order. */
+  entries(stateNames: string[]): RawEntry[];
+  /** State names a host with these roles gets from the top file. */
+  statesFor(roles: string[]): string[];
+}
+
+export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
+  const topPath = join(dir, 'top.yaml');
+  const top = readYaml(topPath, relative(process.cwd(), topPath));
+  assertSchema('top.schema.json', top.value, top);
+  const roles = (top.value as TopFile).roles;
+  for (const role of Object.keys(roles)) {
+    if (role !== 'all' && !knownRoles.includes(role)) {
+      throw new InputError({
+        message: `top file maps unknown role "${role}"`,
+        where: { file: top.file, line: top.lineOf(['roles', role]), path: `roles.${role}` },
+        hint: `declare the role in the inventory's roles: (known: ${knownRoles.join(', ')}) or remove it here`,
+      });
+    }
+  }
+  const cache = new Map<string, YamlFile>();
+  const load = (name: string, from: { src: YamlFile; path: (string | number)[] }): YamlFile => {
+    let f = cache.get(name);
+    if (f) return f;
+    const path = join(dir, `${name}.yaml`);
+    if (!existsSync(path)) {
+      throw new InputError({
+        message: `state "${name}" not found (looked for ${relative(process.cwd(), path)})`,
+        where: { file: from.src.file, line: from.src.lineOf(from.path), path: from.path.join('.') },
+        hint: 'state names are paths relative to the states directory, without .yaml',
+      });
+    }
+    f = readYaml(path, relative(process.cwd(), path));
+    assertStateShape(f);
+    cache.set(name, f);
+    return f;
+  };
+
+  for (const [role, names] of Object.entries(roles)) names.forEach((n, i) => load(n, { src: top, path: ['roles', role, i] }));
+
+  const entries = (stateNames: string[]): RawEntry[] => {
+    const out: RawEntry[] = [];
+    const seen = new Set<string>();
+    const visit = (name: string, from: { src: YamlFile; path: (string | number)[] }, stack: string[]) => {
+      if (seen.has(name)) return;
+      if (stack.includes(name)) {
+        throw new InputError({ message: `include cycle: ${[...stack, name].join(' -> ')}`, where: { file: from.src.file, line: from.src.lineOf(from.path) }, hint: 'remove one of the includes' });
+      }
+      const src = load(name, from);
+      const doc = (src.value ?? {}) as { include?: string[]; resources?: Record<string, Record<string, unknown>> };
+      (doc.include ?? []).forEach((inc, i) => visit(inc, { src, path: ['include', i] }, [...stack, name]));
+      seen.add(name);
+      for (const [rawId, body] of Object.entries(doc.resources ?? {})) out.push({ stateName: name, src, rawId, body: body ?? {} });
+    };
+    stateNames.forEach((n) => visit(n, { src: top, path: ['roles'] }, []));
+    return out;
+  };
+
+  const statesFor = (hostRoles: string[]): string[] => [...new Set([...(roles.all ?? []), ...hostRoles.flatMap((r) => roles[r] ?? [])])];
+  return { dir, top, roles, entries, statesFor };
+}
+
+/**
+ * The file's outer shape (include, resources). Resource bodies are checked
+ * per host after rendering, since "{{ list_var }}" becomes a list only then.
+ */
+function assertStateShape(src: YamlFile): void {
+  const v = src.value ?? {};
+  const where = (path: (string | number)[]) => ({ file: src.file, line: src.lineOf(path), path: path.join('.') });
+  if (typeof v !== 'object' || Array.isArray(v)) throw new InputError({ message: 'a state file must be a mapping with include: and resources:', where: where([]), hint: 'see schemas/state.schema.json' });
+  for (const key of Object.keys(v)) {
+    if (key !== 'include' && key !== 'resources') throw new InputError({ message: `unknown top-level field "${key}"`, where: where([key]), hint: 'a state file has only include: and resources:' });
+  }
+  const doc = v as { include?: unknown; resources?: unknown };
+  if (doc.include !== undefined && (!Array.isArray(doc.include) || doc.include.some((i) => typeof i !== 'string'))) {
+    throw new InputError({ message: 'include must be a list of state names', where: where(['include']), hint: 'e.g. include: [base/users]' });
+  }
+  if (doc.resources !== undefined && (typeof doc.resources !== 'object' || doc.resources === null || Array.isArray(doc.resources))) {
+    throw new InputError({ message: 'resources must be a mapping of id to resource', where: where(['resources']), hint: 'e.g. resources:\n    motd:\n      file: { path: /etc/motd, content: "hi" }' });
+  }
+}
