@@ -19,15 +19,17 @@ export interface Diagnostic {
 export function formatWhere(w: Where): string {
   const parts: string[] = [];
   if (w.file) parts.push(w.line ? `${w.file}:${w.line}` : w.file);
+  else if (w.host) parts.push(`host ${w.host}`);
   if (w.path) parts.push(w.path);
-  if (w.host) parts.push(`host ${w.host}`);
   if (w.resource) parts.push(w.resource);
   return parts.join(': ');
 }
 
+/** "file:line: path: message (host h)" and a hint line saying what to do. */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = formatWhere(d.where);
-  const head = where ? `${where}: ${d.message}` : d.message;
+  const onHost = d.where.file && d.where.host ? ` (host ${d.where.host})` : '';
+  const head = (where ? `${where}: ${d.message}` : d.message) + onHost;
   return d.hint ? `${head}\n  hint: ${d.hint}` : head;
 }
 

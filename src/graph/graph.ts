@@ -43,7 +43,7 @@ export function buildGraph(resources: Resource[]): Graph {
         if (!t) {
           throw new InputError({
             message: `${kind} names "${target}", which is not a resource of this host`,
-            where: { ...r.where, path: `${r.where.path}.${kind}[${i}]` },
+            where: r.at(kind, i),
             hint: `use a resource id from this host's states (or kind:name such as package:nginx); is the state that declares it included?`,
           });
         }
@@ -52,7 +52,7 @@ export function buildGraph(resources: Resource[]): Graph {
       });
     }
     if (r.requisites.watch.length && !r.type.onWatch) {
-      throw new InputError({ message: `a ${r.kind} cannot react to watched changes`, where: { ...r.where, path: `${r.where.path}.watch` }, hint: 'use require (order only) or onchanges; watch is for services and commands' });
+      throw new InputError({ message: `a ${r.kind} cannot react to watched changes`, where: r.at('watch'), hint: 'use require (order only) or onchanges; watch is for services and commands' });
     }
     for (const nid of r.type.implicitAfter?.(r.spec) ?? []) {
       const t = byId.get(nid);

@@ -26,6 +26,8 @@ export interface Resource {
   naturalId: string;
   requisites: Record<Requisite, string[]>;
   where: Where;
+  /** Where a field of this entry is, e.g. at('require', 0). */
+  at(...path: (string | number)[]): Where;
   /** Some value of this resource comes from a secret. */
   sensitive: boolean;
 }
@@ -108,7 +110,7 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
     const resolved = type.resolve
       ? type.resolve(spec, { statesDir: templates.statesDir, vars: v, where: where(kind), renderTemplate: (name, extra) => templates.renderFile(name, { ...v, ...extra }, where(kind)) })
       : spec;
-    return { id, kind, type, spec: resolved, naturalId: type.id(resolved), requisites, where: where(), sensitive: redactor.touches(JSON.stringify(resolved)) };
+    return { id, kind, type, spec: resolved, naturalId: type.id(resolved), requisites, where: where(), at: where, sensitive: redactor.touches(JSON.stringify(resolved)) };
   });
 }
 

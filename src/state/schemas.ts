@@ -14,7 +14,7 @@ const compiled = new Map<string, ValidateFunction>();
 
 function instance(): Ajv {
   if (ajv) return ajv;
-  ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
+  ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, verbose: true });
   const add = (rel: string) => ajv!.addSchema(JSON.parse(readFileSync(join(SCHEMAS_DIR, rel), 'utf8')), rel);
   for (const f of readdirSync(join(SCHEMAS_DIR, 'resources'))) if (f.endsWith('.json')) add(`resources/${f}`);
   for (const f of readdirSync(SCHEMAS_DIR)) if (f.endsWith('.schema.json')) add(f);

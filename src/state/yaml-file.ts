@@ -2,7 +2,7 @@
 // can name the file and line of the value it is about.
 
 import { readFileSync } from 'node:fs';
-import { isCollection, LineCounter, parseDocument, type Document } from 'yaml';
+import { isCollection, isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { InputError } from '../core/diagnostics.js';
 
 export type PathSegment = string | number;
@@ -22,7 +22,7 @@ export function formatPath(path: PathSegment[]): string {
 
 export function parseYaml(text: string, file: string): YamlFile {
   const lineCounter = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new InputError(
       doc.errors.map((e) => ({
@@ -32,23 +32,20 @@ export function parseYaml(text: string, file: string): YamlFile {
       })),
     );
   }
+  // A mapping key's own line (where a person looks for "mode:"), a list
+  // item's line, or the nearest ancestor's when the path is not in the file.
   const lineOf = (path: PathSegment[]): number | undefined => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-      const range = (node as { range?: [number, number, number] } | undefined)?.range;
-      if (range) return lineCounter.linePos(range[0]).line;
-      // a scalar key's value node may be null (key with no value): use the pair's key position
-      if (n > 0) {
-        const parent = n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true);
-        if (isCollection(parent)) {
-          const pair = (parent.items as { key?: { value?: unknown; range?: [number, number, number] } }[]).find(
-            (it) => it.key && (it.key as { value?: unknown }).value === path[n - 1],
-          );
-          if (pair?.key?.range) return lineCounter.linePos(pair.key.range[0]).line;
-        }
-      }
+    for (let n = path.length; n > 0; n--) {
+      const parent = n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true);
+      if (!isCollection(parent)) continue;
+      const last = path[n - 1];
+      const item = isMap(parent)
+        ? (parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(last))?.key as { range?: number[] } | undefined)
+        : (parent.items[Number(last)] as { range?: number[] } | undefined);
+      if (item?.range) return lineCounter.linePos(item.range[0]).line;
     }
-    return undefined;
+    const root = doc.contents as { range?: number[] } | null;
+    return root?.range ? lineCounter.linePos(root.range[0]).line : undefined;
   };
   return { file, value: doc.toJS({ maxAliasCount: 100 }), lineOf };
 }

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { file, fileFactScript, parseFileFacts, sha256 } from './file.js';
+
+const facts = (name: string) => ({ file: parseFileFacts(fixture('file', name).output) });
+
+describe('file facts', () => {
+  it('parse stat, hash and the content of a file that differs', () => {
+    const f = parseFileFacts(fixture('file', 'existing_differs').output);
+    expect(f).toMatchObject({ type: 'file', owner: 'root', group: 'root', mode: 0o644, size: 15 });
+    expect(f.content?.toString()).toBe('old line\nhello\n');
+  });
+  it('do not fetch content that already matches, or that is sensitive', () => {
+    expect(parseFileFacts(fixture('file', 'existing_same').output).content).toBeUndefined();
+    expect(parseFileFacts(fixture('file', 'sensitive').output).content).toBeUndefined();
+  });
+  it('tell absent, directories and symlinks apart', () => {
+    expect(parseFileFacts(fixture('file', 'absent').output).type).toBe('absent');
+    expect(parseFileFacts(fixture('file', 'directory').output).type).toBe('directory');
+    expect(parseFileFacts(fixture('file', 'link').output).type).toBe('link');
+  });
+  it('the fact script only reads', () => {
+    const s = fileFactScript('/etc/motd', sha256('x'), true);
+    expect(s).not.toMatch(/\b(rm|mv|cp|chmod|chown|tee|mkdir)\b|>[^&]/);
+  });
+});
+
+describe('file plan', () => {
+  const spec = { path: '/etc/motd', content: 'hello\n' };
+  it('is empty when content and metadata match', () => {
+    expect(file.plan({ path: '/tmp/same', content: 'hello\n', mode: '0640', owner: 'root' }, facts('existing_same'), planCtx())).toEqual([]);
+  });
+  it('shows a unified diff of changed content', () => {
+    const [c] = file.plan(spec, facts('existing_differs'), planCtx());
+    expect(c).toMatchObject({ path: 'content', action: 'update' });
+    expect(c.diff).toContain('-old line\n hello');
+  });
+  it('shows only hashes for sensitive content', () => {
+    const [c] = file.plan(spec, facts('sensitive'), planCtx(true));
+    expect(c).toMatchObject({ path: 'content', sensitive: true, after: `sha256:${sha256('hello\n')}` });
+    expect(c.diff).toBeUndefined();
+  });
+  it('creates a missing file with its metadata', () => {
+    const changes = file.plan({ ...spec, mode: '600', owner: 'app' }, facts('absent'), planCtx());
+    expect(changes.map((c) => [c.path, c.action, c.after])).toEqual([
+      ['content', 'create', `sha256:${sha256('hello\n')}`],
+      ['owner', 'create', 'app'],
+      ['mode', 'create', '0600'],
+    ]);
+  });
+  it('changes only the mode when only the mode differs', () => {
+    expect(file.plan({ path: '/tmp/same', content: 'hello\n', mode: '0644' }, facts('existing_same'), planCtx())).toEqual([{ path: 'mode', action: 'update', before: '0640', after: '0644' }]);
+  });
+  it('replaces a symlink with a file', () => {
+    expect(file.plan(spec, facts('link'), planCtx()).map((c) => c.path)).toEqual(['file', 'content']);
+  });
+  it('refuses to overwrite a directory', () => {
+    expect(() => file.plan(spec, facts('directory'), planCtx())).toThrow(/is a directory, not a file/);
+  });
+  it('deletes when absent is wanted', () => {
+    expect(file.plan({ path: '/etc/motd', ensure: 'absent' }, facts('existing_same'), planCtx())).toEqual([{ path: 'file', action: 'delete', before: 'file' }]);
+    expect(file.plan({ path: '/etc/nope', ensure: 'absent' }, facts('absent'), planCtx())).toEqual([]);
+  });
+});

@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { batchScript, gatherFacts, splitBatch } from '../../src/engine/facts.js';
+import type { FactQuery } from '../../src/core/resource.js';
+import { FakeTransport } from '../../src/transport/fake.js';
+
+const q = (key: string, script: string, runAs?: string): FactQuery => ({ key, script, runAs, parse: (s) => s });
+
+describe('fact batching', () => {
+  it('runs every query in one sh script and splits the output back per key', () => {
+    const queries = [q('a', 'echo one; echo two'), q('b', 'printf no-newline'), q('c', 'exit 3'), q('d', 'echo after-failure')];
+    const script = batchScript(queries, 'tok');
+    const out = execFileSync('/bin/sh', ['-s'], { input: script }).toString();
+    const parts = splitBatch(out, queries, 'tok');
+    expect(parts.get('a')).toBe('one\ntwo\n');
+    expect(parts.get('b')).toBe('no-newline');
+    expect(parts.get('c')).toBe('');
+    expect(parts.get('d')).toBe('after-failure\n');
+  });
+
+  it('sends one exec per run-as user and shares identical keys', async () => {
+    const t = new FakeTransport('h', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
+    const shared = q('dpkg', 'echo listing');
+    const facts = await gatherFacts(t, [
+      { owner: 'r1', queries: { pkgs: shared, x: q('x', 'echo x') } },
+      { owner: 'r2', queries: { pkgs: shared } },
+      { owner: 'r3', queries: { pg: q('pg', 'echo pg', 'postgres') } },
+    ]);
+    expect(t.execCount).toBe(2);
+    expect(t.scripts[0].match(/echo listing/g)).toHaveLength(1);
+    expect(facts.get('r1')).toEqual({ pkgs: 'listing\n', x: 'x\n' });
+    expect(facts.get('r2')).toEqual({ pkgs: 'listing\n' });
+    expect(facts.get('r3')).toEqual({ pg: 'pg\n' });
+  });
+
+  it('fails the host with a hint when the script did not run (sudo refused)', async () => {
+    const t = new FakeTransport('h', () => ({ code: 1, stdout: '', stderr: 'sudo: a password is required' }));
+    await expect(gatherFacts(t, [{ owner: 'r', queries: { a: q('a', 'true') } }])).rejects.toThrow(/reading facts as root failed \(exit 1\): sudo: a password is required/);
+  });
+});

@@ -1,0 +1,140 @@
+// Engine semantics on the local transport against a temp directory: watch,
+// onchanges, skipped dependents, verification after apply, merged groups,
+// and check mode changing nothing.
+
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { ResourceType } from '../../src/core/resource.js';
+import { HostRun } from '../../src/engine/host-run.js';
+import { buildGraph } from '../../src/graph/graph.js';
+import type { Host } from '../../src/inventory/inventory.js';
+import type { Resource } from '../../src/state/compile.js';
+import { LocalTransport } from '../../src/transport/local.js';
+
+interface Toy {
+  name: string;
+  value?: string;
+  /** apply writes this instead of value: a resource that does not converge */
+  broken?: boolean;
+}
+
+function toyType(dir: string, calls: string[], group?: string): ResourceType<Toy> {
+  const path = (s: Toy) => join(dir, s.name);
+  const write = (s: Toy) => ({ script: `printf %s '${s.broken ? 'wrong' : s.value}' > ${path(s)}` });
+  return {
+    kind: group ? 'gtoy' : 'toy',
+    id: (s) => `toy:${s.name}`,
+    facts: (s) => ({ value: { key: `toy:${s.name}`, script: `cat ${path(s)} 2>/dev/null || true`, parse: (o) => o } }),
+    plan: (s, f) => (s.value === undefined || f.value === s.value ? [] : [{ path: 'value', action: 'update', before: f.value, after: s.value }]),
+    async apply(s, _c, _f, ctx) {
+      calls.push(`apply ${s.name}`);
+      await ctx.run(write(s), `writing ${s.name}`);
+    },
+    async onWatch(s, _f, applied) {
+      if (applied.length) return undefined;
+      calls.push(`react ${s.name}`);
+      return 'restarted';
+    },
+    watchVerb: () => 'restart',
+    group,
+    applyGroup: group
+      ? async (items, ctx) => {
+          calls.push(`group ${items.map((i) => i.spec.name).join(',')}`);
+          for (const i of items) await ctx.run(write(i.spec), 'group write');
+        }
+      : undefined,
+  };
+}
+
+const host: Host = { name: 'local', address: 'localhost', port: 22, user: 'root', knownHostsFile: '/dev/null', transport: 'local', roles: [], vars: {} };
+
+function resource(type: ResourceType<Toy>, id: string, spec: Toy, req: Partial<Resource['requisites']> = {}): Resource {
+  const where = { file: 'test.yaml', line: 1, path: `resources.${id}` };
+  return { id, kind: type.kind, type, spec, naturalId: type.id(spec), requisites: { require: [], watch: [], onchanges: [], before: [], ...req }, where, at: () => where, sensitive: false };
+}
+
+async function run(resources: Resource[], check = false) {
+  const transport = new LocalTransport('local');
+  const results = await new HostRun(host, buildGraph(resources), transport, { check, statesDir: '/', signal: new AbortController().signal }).run();
+  return { byId: Object.fromEntries(results.map((r) => [r.id, r])), execs: transport.execCount };
+}
+
+describe('host run', () => {
+  it('reads every fact in one exec, and a converged host costs exactly that', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const t = toyType(dir, []);
+    const rs = Array.from({ length: 20 }, (_, i) => resource(t, `r${i}`, { name: `r${i}`, value: 'v' }));
+    await run(rs);
+    const again = await run(rs);
+    expect(again.execs).toBe(1);
+    expect(Object.values(again.byId).every((r) => r.status === 'unchanged')).toBe(true);
+  });
+
+  it('restarts a watcher once when what it watches changed, and not on the next run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const t = toyType(dir, calls);
+    const rs = () => [resource(t, 'conf', { name: 'conf', value: 'a' }), resource(t, 'svc', { name: 'svc' }, { watch: ['conf'] })];
+    const first = await run(rs());
+    expect(first.byId.svc).toMatchObject({ status: 'changed', notified: ['restarted (conf changed)'] });
+    expect(calls).toEqual(['apply conf', 'react svc']);
+    calls.length = 0;
+    const second = await run(rs());
+    expect(second.byId.svc.status).toBe('unchanged');
+    expect(calls).toEqual([]);
+  });
+
+  it('runs onchanges resources only when a named resource changed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const t = toyType(dir, calls);
+    writeFileSync(join(dir, 'code'), 'v1');
+    const rs = (v: string) => [resource(t, 'code', { name: 'code', value: v }), resource(t, 'migrate', { name: 'migrate' }, { onchanges: ['code'] })];
+    expect((await run(rs('v1'))).byId.migrate).toMatchObject({ status: 'unchanged', reason: 'no change in its onchanges requisites' });
+    expect((await run(rs('v2'))).byId.migrate).toMatchObject({ status: 'changed' });
+    expect(calls).toEqual(['apply code', 'react migrate']);
+  });
+
+  it('skips dependents of a failed resource and still applies independent ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const t = toyType(dir, []);
+    const { byId } = await run([
+      resource(t, 'bad', { name: 'bad', value: 'x', broken: true }),
+      resource(t, 'dependent', { name: 'dependent', value: 'y' }, { require: ['bad'] }),
+      resource(t, 'independent', { name: 'independent', value: 'z' }),
+    ]);
+    expect(byId.bad).toMatchObject({ status: 'failed', reason: expect.stringContaining('still differs in: value') });
+    expect(byId.dependent).toMatchObject({ status: 'skipped', reason: 'requisite bad failed' });
+    expect(byId.independent.status).toBe('changed');
+    expect(existsSync(join(dir, 'dependent'))).toBe(false);
+  });
+
+  it('check mode reports drift and would-restart, and changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const t = toyType(dir, calls);
+    const { byId } = await run([resource(t, 'conf', { name: 'conf', value: 'a' }), resource(t, 'svc', { name: 'svc' }, { watch: ['conf'] })], true);
+    expect(byId.conf).toMatchObject({ status: 'would-change', changes: [{ path: 'value', after: 'a' }] });
+    expect(byId.svc).toMatchObject({ status: 'would-change', notified: ['would restart (conf would change)'] });
+    expect(calls).toEqual([]);
+    expect(existsSync(join(dir, 'conf'))).toBe(false);
+  });
+
+  it('merges ready members of a group into one step, keeping order for the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const g = toyType(dir, calls, 'apt');
+    const t = toyType(dir, calls);
+    const { byId } = await run([
+      resource(g, 'p1', { name: 'p1', value: '1' }),
+      resource(t, 'repo', { name: 'repo', value: 'r' }),
+      resource(g, 'p2', { name: 'p2', value: '2' }),
+      resource(g, 'p3', { name: 'p3', value: '3' }, { require: ['repo'] }),
+    ]);
+    expect(calls).toEqual(['group p1,p2', 'apply repo', 'group p3']);
+    expect(['p1', 'p2', 'p3'].map((id) => byId[id].status)).toEqual(['changed', 'changed', 'changed']);
+    expect(readFileSync(join(dir, 'p3'), 'utf8')).toBe('3');
+  });
+});
