@@ -61,6 +61,12 @@ export interface ApplyContext extends PlanContext {
   /** Run a command and return its result whatever the exit code. */
   exec(cmd: Command): Promise<ExecResult>;
   signal: AbortSignal;
+  /**
+   * Open a brand-new SSH connection to the host and run `true` over it:
+   * after a firewall or sshd change, proof that converge can still get in.
+   * Resolves false (never throws) when the new connection fails.
+   */
+  canReconnect(): Promise<boolean>;
 }
 
 /** Controller-side inputs a spec may need resolved before planning (templates, files from the state tree). */

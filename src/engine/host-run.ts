@@ -24,6 +24,8 @@ export interface HostRunOptions {
   check: boolean;
   statesDir: string;
   signal: AbortSignal;
+  /** Opens a fresh transport to the same host (for ApplyContext.canReconnect). */
+  reconnect?(): Promise<Transport>;
   onEvent?(e: HostEvent): void;
 }
 
@@ -55,6 +57,19 @@ export class HostRun {
       ...this.planContext(r),
       signal: this.opts.signal,
       exec,
+      canReconnect: async () => {
+        if (!this.opts.reconnect) return true;
+        try {
+          const fresh = await this.opts.reconnect();
+          try {
+            return (await fresh.exec('true')).code === 0;
+          } finally {
+            await fresh.close();
+          }
+        } catch {
+          return false;
+        }
+      },
       run: async (cmd, purpose) => {
         const res = await exec(cmd);
         if (res.code !== 0) {

@@ -69,8 +69,15 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
   opts.onEvent?.({ host: host.name, phase: 'connecting' });
   let transport: Transport | undefined;
   try {
-    transport = await (opts.connect ?? defaultConnect(!!opts.acceptNewHostKeys))(host);
-    const resources = await new HostRun(host, graph, transport, { check: opts.check, statesDir: opts.statesDir, signal: opts.signal, onEvent: opts.onEvent }).run();
+    const connect = opts.connect ?? defaultConnect(!!opts.acceptNewHostKeys);
+    transport = await connect(host);
+    const resources = await new HostRun(host, graph, transport, {
+      check: opts.check,
+      statesDir: opts.statesDir,
+      signal: opts.signal,
+      onEvent: opts.onEvent,
+      reconnect: () => connect(host),
+    }).run();
     const status = hostStatus(resources);
     opts.onEvent?.({ host: host.name, phase: status === 'failed' ? 'failed' : 'done' });
     return { ...base, status, resources, execCount: transport.execCount, durationMs: Date.now() - started };
