@@ -45,7 +45,7 @@ export function hostVars(host: Host, inventory: Inventory, templates: Templates)
     fleet: inventory.hosts.map((h) => ({ name: h.name, address: h.address, roles: h.roles, vars: h.vars })),
   };
   for (let pass = 0; pass < 4 && JSON.stringify(host.vars).includes('{{'); pass++) {
-    const next = { ...vars, ...(templates.renderValue(host.vars, vars, { file: inventory.file, host: host.name }) as Vars) };
+    const next = { ...vars, ...(templates.renderValue(host.vars, vars, () => ({ file: inventory.file, host: host.name })) as Vars) };
     if (JSON.stringify(next) === JSON.stringify(vars)) break;
     vars = next;
   }
@@ -93,24 +93,28 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
   const kind = kinds[0];
   const type = resourceTypes[kind];
 
-  if (body.when !== undefined && !templates.renderString(String(body.when), vars, where('when'))) return [];
+  if (body.when !== undefined && !templates.renderString(String(body.when), vars, () => where('when'))) return [];
   let items: unknown[] = [undefined];
   if (body.for_each !== undefined) {
-    const list = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, where('for_each')) : body.for_each;
+    const list = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, () => where('for_each')) : body.for_each;
     if (!Array.isArray(list)) throw new InputError({ message: 'for_each must give a list', where: where('for_each'), hint: 'e.g. for_each: "{{ developers }}" where developers is a list in vars' });
     items = list;
   }
   return items.map((item) => {
     const v = body.for_each !== undefined ? { ...vars, item } : vars;
-    const id = String(templates.renderString(rawId, v, where()));
-    const spec = templates.renderValue(body[kind], v, where(kind));
+    const id = String(templates.renderString(rawId, v, () => where()));
+    const spec = templates.renderValue(body[kind], v, () => where(kind));
     const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: host.name } }));
     if (bad.length) throw new InputError(bad);
-    const requisites = Object.fromEntries(REQUISITES.map((r) => [r, asList(templates.renderValue(body[r], v, where(r)))])) as Record<Requisite, string[]>;
+    const requisites = Object.fromEntries(REQUISITES.map((r) => [r, asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>;
     const resolved = type.resolve
-      ? type.resolve(spec, { statesDir: templates.statesDir, vars: v, where: where(kind), renderTemplate: (name, extra) => templates.renderFile(name, { ...v, ...extra }, where(kind)) })
+      ? type.resolve(spec, { statesDir: templates.statesDir, vars: v, get where() {
+          return where(kind);
+        }, renderTemplate: (name, extra) => templates.renderFile(name, { ...v, ...extra }, () => where(kind)) })
       : spec;
-    return { id, kind, type, spec: resolved, naturalId: type.id(resolved), requisites, where: where(), at: where, sensitive: redactor.touches(JSON.stringify(resolved)) };
+    return { id, kind, type, spec: resolved, naturalId: type.id(resolved), requisites, get where() {
+        return where();
+      }, at: where, sensitive: redactor.touches(JSON.stringify(resolved)) };
   });
 }
 

@@ -9,6 +9,8 @@ export type Vars = Record<string, unknown>;
 
 export class Templates {
   private readonly env: nunjucks.Environment;
+  /** Compiled string templates: the same state text is rendered for every host. */
+  private readonly compiled = new Map<string, nunjucks.Template>();
   constructor(readonly statesDir: string) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(statesDir, { noCache: false }), {
       autoescape: false,
@@ -19,11 +21,11 @@ export class Templates {
   }
 
   /** Render a template file from the state tree. */
-  renderFile(name: string, vars: Vars, where: Where): string {
+  renderFile(name: string, vars: Vars, where: () => Where): string {
     try {
       return this.env.render(name, vars);
     } catch (e) {
-      throw templateError(e, { ...where, file: `${where.file} -> template ${name}` }, name);
+      throw templateError(e, { ...where(), file: `${where().file} -> template ${name}` }, name);
     }
   }
 
@@ -31,19 +33,28 @@ export class Templates {
    * Render one string value. A string that is exactly one {{ expression }}
    * yields the expression's value itself (a list stays a list).
    */
-  renderString(text: string, vars: Vars, where: Where): unknown {
+  renderString(text: string, vars: Vars, where: () => Where): unknown {
     if (!text.includes('{{') && !text.includes('{%')) return text;
     try {
       const whole = /^\{\{([^{}]*)\}\}$/.exec(text);
-      if (whole) return JSON.parse(this.env.renderString(`{{ (${whole[1]}) | dump | safe }}`, vars));
-      return this.env.renderString(text, vars);
+      if (whole) return JSON.parse(this.template(`{{ (${whole[1]}) | dump | safe }}`).render(vars));
+      return this.template(text).render(vars);
     } catch (e) {
-      throw templateError(e, where, text);
+      throw templateError(e, where(), text);
     }
   }
 
+  private template(text: string): nunjucks.Template {
+    let t = this.compiled.get(text);
+    if (!t) {
+      t = new nunjucks.Template(text, this.env, undefined, true);
+      this.compiled.set(text, t);
+    }
+    return t;
+  }
+
   /** Render every string inside a JSON-like value. */
-  renderValue(value: unknown, vars: Vars, where: Where): unknown {
+  renderValue(value: unknown, vars: Vars, where: () => Where): unknown {
     if (typeof value === 'string') return this.renderString(value, vars, where);
     if (Array.isArray(value)) return value.map((v) => this.renderValue(v, vars, where));
     if (value && typeof value === 'object') {

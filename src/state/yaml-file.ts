@@ -34,7 +34,13 @@ export function parseYaml(text: string, file: string): YamlFile {
   }
   // A mapping key's own line (where a person looks for "mode:"), a list
   // item's line, or the nearest ancestor's when the path is not in the file.
+  const cache = new Map<string, number | undefined>();
   const lineOf = (path: PathSegment[]): number | undefined => {
+    const key = path.join('\0');
+    if (!cache.has(key)) cache.set(key, findLine(path));
+    return cache.get(key);
+  };
+  const findLine = (path: PathSegment[]): number | undefined => {
     for (let n = path.length; n > 0; n--) {
       const parent = n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true);
       if (!isCollection(parent)) continue;
