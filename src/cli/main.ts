@@ -21,7 +21,10 @@ function runOptions<T>(y: Argv<T>) {
     .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'Hosts at once' })
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable results on stdout' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' })
-    .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' });
+    .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' })
+    .option('wait-lock', { type: 'number', describe: 'Wait up to SECONDS for another run on a host to finish (default: refuse at once)' })
+    .option('batch', { type: 'string', describe: 'Rolling run: converge N (or N%) hosts at a time' })
+    .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' });
 }
 
 export function buildCli(argv: string[]) {

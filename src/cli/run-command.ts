@@ -3,6 +3,7 @@
 
 import { prepareHosts, runFleet } from '../engine/run.js';
 import { exitCode } from '../core/result.js';
+import { InputError } from '../core/diagnostics.js';
 import { hostReport, redactedJson, summaryLine, useColor } from '../report/text.js';
 import { loadContext, type CommonArgs } from './context.js';
 
@@ -13,7 +14,18 @@ export interface RunArgs extends CommonArgs {
   json: boolean;
   verbose: boolean;
   acceptNewHostKeys: boolean;
+  waitLock?: number;
+  batch?: string;
+  maxFail?: string;
   stateNames?: string[];
+}
+
+/** "5" or "25%" of the targeted hosts (at least 1 for a batch). */
+export function countOrPercent(value: string, total: number, flag: string, min: number): number {
+  const m = /^(\d+)(%?)$/.exec(value.trim());
+  if (!m) throw new InputError({ message: `${flag} must be a number or a percentage, got "${value}"`, where: {}, hint: `e.g. ${flag} 2 or ${flag} 25%` });
+  const n = m[2] ? Math.floor((Number(m[1]) * total) / 100) : Number(m[1]);
+  return Math.max(min, n);
 }
 
 export async function runCommand(args: RunArgs): Promise<number> {
@@ -37,6 +49,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
       forks: args.forks,
       statesDir: ctx.tree.dir,
       acceptNewHostKeys: args.acceptNewHostKeys,
+      waitLock: args.waitLock,
+      batchSize: args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1),
+      maxFail: args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0),
       signal: controller.signal,
       onHostDone: (h) => {
         if (!args.json) process.stdout.write(hostReport(h, textOpts, redactor) + '\n');

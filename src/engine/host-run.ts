@@ -1,6 +1,8 @@
 // One host's run: facts (one batched exec per run-as user), pure plans,
 // then (unless --check) apply in dependency order with watch/onchanges,
 // re-planning after upstream changes and verifying each applied resource.
+// A converged host costs exactly the fact exec: the run lock and the
+// reaction journal are touched only when something is to be done.
 
 import { errorMessage, HostError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, Facts, PlanContext } from '../core/resource.js';
@@ -8,10 +10,11 @@ import type { ResourceResult, ResourceStatus } from '../core/result.js';
 import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
-import type { ExecResult, Transport } from '../transport/transport.js';
+import type { ExecResult, Held, Transport } from '../transport/transport.js';
 import { gatherFacts } from './facts.js';
+import { acquireRunLock, addPending, clearPending, journalQuery } from './host-state.js';
 
-export type HostPhase = 'connecting' | 'facts' | 'planning' | 'applying' | 'done' | 'failed';
+export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
 export interface HostEvent {
   host: string;
   phase: HostPhase;
@@ -24,6 +27,8 @@ export interface HostRunOptions {
   check: boolean;
   statesDir: string;
   signal: AbortSignal;
+  /** Seconds to wait for another run's lock; undefined refuses at once. */
+  waitLock?: number;
   /** Opens a fresh transport to the same host (for ApplyContext.canReconnect). */
   reconnect?(): Promise<Transport>;
   onEvent?(e: HostEvent): void;
@@ -35,9 +40,16 @@ interface Planned {
   error?: { message: string; hint?: string };
 }
 
+const JOURNAL = Symbol('journal');
+const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
+
 export class HostRun {
   private readonly results = new Map<Resource, ResourceResult>();
-  private readonly planned = new Map<Resource, Planned>();
+  private planned = new Map<Resource, Planned>();
+  /** Reactions owed on the host's journal (resource ids)... */
+  private pending = new Set<string>();
+  /** ...and those of them an earlier, interrupted run left. */
+  private owedFromEarlier = new Set<string>();
 
   constructor(
     private readonly host: Host,
@@ -45,6 +57,10 @@ export class HostRun {
     private readonly transport: Transport,
     private readonly opts: HostRunOptions,
   ) {}
+
+  private event(phase: HostPhase, extra: Partial<HostEvent> = {}): void {
+    this.opts.onEvent?.({ host: this.host.name, phase, ...extra });
+  }
 
   private planContext(r: Resource): PlanContext {
     return { host: { name: this.host.name, sshPort: this.host.port, loginUser: this.host.user }, statesDir: this.opts.statesDir, sensitive: r.sensitive };
@@ -57,6 +73,14 @@ export class HostRun {
       ...this.planContext(r),
       signal: this.opts.signal,
       exec,
+      run: async (cmd, purpose) => {
+        const res = await exec(cmd);
+        if (res.code !== 0) {
+          const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
+          throw new HostError(`${purpose} failed (exit ${res.code})${detail ? `: ${detail}` : ''}`);
+        }
+        return res;
+      },
       canReconnect: async () => {
         if (!this.opts.reconnect) return true;
         try {
@@ -70,24 +94,18 @@ export class HostRun {
           return false;
         }
       },
-      run: async (cmd, purpose) => {
-        const res = await exec(cmd);
-        if (res.code !== 0) {
-          const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
-          throw new HostError(`${purpose} failed (exit ${res.code})${detail ? `: ${detail}` : ''}`);
-        }
-        return res;
-      },
     };
   }
 
   /** Facts for some resources (one exec per run-as user), then their pure plans. */
-  private async plan(resources: Resource[]): Promise<Map<Resource, Planned>> {
-    const facts = await gatherFacts(
-      this.transport,
-      resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) })),
-      this.opts.signal,
-    );
+  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
+    const requests: { owner: Resource | typeof JOURNAL; queries: Record<string, any> }[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
+    if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery } });
+    const facts = await gatherFacts(this.transport, requests, this.opts.signal);
+    if (withJournal) {
+      this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
+      this.owedFromEarlier = new Set(this.pending);
+    }
     const out = new Map<Resource, Planned>();
     for (const r of resources) {
       const f = facts.get(r)!;
@@ -104,35 +122,55 @@ export class HostRun {
     this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs: Date.now() - started, ...extra });
   }
 
+  /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
   private upstreamStatus(r: Resource) {
     const ups = this.graph.upstream(r);
     const st = (kind?: string) => ups.filter((e) => !kind || e.kind === kind).map((e) => ({ id: e.from.id, status: this.results.get(e.from)?.status }));
-    const changed = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
+    const fired = [...st('watch'), ...st('onchanges')].filter((u) => changedStatus(u.status)).map((u) => u.id);
+    const owed = this.owedFromEarlier.has(r.id);
+    const verb = this.opts.check ? 'would change' : 'changed';
     return {
       blocked: st().find((u) => u.status === 'failed' || u.status === 'skipped'),
-      anyChanged: st().some((u) => changed(u.status)),
-      hasOnchanges: r.requisites.onchanges.length > 0,
-      onchangesFired: st('onchanges').filter((u) => changed(u.status)).map((u) => u.id),
-      watchFired: st('watch').filter((u) => changed(u.status)).map((u) => u.id),
+      anyChanged: st().some((u) => changedStatus(u.status)),
+      /** onchanges present and nothing triggered it */
+      gated: r.requisites.onchanges.length > 0 && !owed && !st('onchanges').some((u) => changedStatus(u.status)),
+      /** Why r must react, e.g. "conf changed", or none. */
+      triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an interrupted run'] : [])],
     };
   }
 
   async run(): Promise<ResourceResult[]> {
     const order = this.graph.order;
-    this.opts.onEvent?.({ host: this.host.name, phase: 'facts' });
-    const initial = await this.plan(order);
-    initial.forEach((p, r) => this.planned.set(r, p));
-    this.opts.onEvent?.({ host: this.host.name, phase: this.opts.check ? 'planning' : 'applying', done: 0, total: order.length });
-    let done = 0;
-    for (const r of order) {
-      if (!this.results.has(r)) {
-        if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());
-        else if (this.opts.check) this.checkOne(r);
-        else await this.applyOne(r);
+    this.event('facts');
+    this.planned = await this.plan(order, true);
+    let lock: Held | undefined;
+    try {
+      if (!this.opts.check && this.somethingToDo()) {
+        this.event('waiting-lock');
+        const got = await acquireRunLock(this.transport, this.opts.waitLock);
+        lock = got.held;
+        // Another run went first: what we planned may no longer hold.
+        if (got.waited) this.planned = await this.plan(order, true);
       }
-      this.opts.onEvent?.({ host: this.host.name, phase: this.opts.check ? 'planning' : 'applying', done: ++done, total: order.length, resource: r.id });
+      let done = 0;
+      const phase = this.opts.check ? 'planning' : 'applying';
+      this.event(phase, { done, total: order.length });
+      for (const r of order) {
+        if (!this.results.has(r)) {
+          if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());
+          else if (this.opts.check) this.checkOne(r);
+          else await this.applyOne(r);
+        }
+        this.event(phase, { done: ++done, total: order.length, resource: r.id });
+      }
+    } finally {
+      await lock?.release();
     }
     return order.map((r) => this.results.get(r)!);
+  }
+
+  private somethingToDo(): boolean {
+    return this.pending.size > 0 || [...this.planned.values()].some((p) => p.changes.length > 0 || p.error);
   }
 
   private checkOne(r: Resource): void {
@@ -141,9 +179,8 @@ export class HostRun {
     const up = this.upstreamStatus(r);
     if (p.error) return this.record(r, 'failed', p.error.message, started, { hint: p.error.hint, where: r.where });
     if (up.blocked) return this.record(r, 'skipped', `requisite ${up.blocked.id} ${up.blocked.status}`, started);
-    if (up.hasOnchanges && up.onchangesFired.length === 0) return this.record(r, 'unchanged', 'no change in its onchanges requisites', started);
-    const fired = [...up.watchFired, ...up.onchangesFired];
-    const notified = fired.length && r.type.onWatch ? [`would ${r.type.watchVerb?.(r.spec) ?? 'react'} (${fired.join(', ')} would change)`] : undefined;
+    if (up.gated) return this.record(r, 'unchanged', 'no change in its onchanges requisites', started);
+    const notified = up.triggers.length && r.type.onWatch ? [`would ${r.type.watchVerb?.(r.spec) ?? 'react'} (${up.triggers.join('; ')})`] : undefined;
     if (p.changes.length === 0 && !notified) return this.record(r, 'unchanged', 'in sync', started);
     const reason = p.changes.length ? `would change: ${p.changes.map((c) => c.path).join(', ')}` : notified![0];
     const caveat = up.anyChanged ? ' (planned against current state; upstream changes come first)' : '';
@@ -154,7 +191,7 @@ export class HostRun {
     const started = Date.now();
     const up = this.upstreamStatus(r);
     if (up.blocked) return this.record(r, 'skipped', `requisite ${up.blocked.id} ${up.blocked.status}`, started);
-    if (up.hasOnchanges && up.onchangesFired.length === 0) return this.record(r, 'unchanged', 'no change in its onchanges requisites', started);
+    if (up.gated) return this.record(r, 'unchanged', 'no change in its onchanges requisites', started);
     const ctx = this.applyContext(r);
     try {
       // Upstream changes can change what this resource sees (a package that
@@ -167,8 +204,9 @@ export class HostRun {
         await r.type.apply(r.spec, p.changes, p.facts, ctx);
         const failure = await this.verify([r]);
         if (failure.has(r)) return this.record(r, 'failed', failure.get(r)!, started, { changes: p.changes, where: r.where });
+        await this.owe([r]);
       }
-      const notified = await this.react(r, p, ctx, [...up.watchFired, ...up.onchangesFired]);
+      const notified = await this.react(r, p, ctx, up.triggers);
       if (!p.changes.length && !notified.length) return this.record(r, 'unchanged', 'in sync', started);
       const reason = [p.changes.length ? `changed: ${p.changes.map((c) => c.path).join(', ')}` : '', ...notified].filter(Boolean).join('; ');
       this.record(r, 'changed', reason, started, { changes: p.changes, notified: notified.length ? notified : undefined });
@@ -177,10 +215,23 @@ export class HostRun {
     }
   }
 
-  private async react(r: Resource, p: Planned, ctx: ApplyContext, fired: string[]): Promise<string[]> {
-    if (!fired.length || !r.type.onWatch) return [];
+  /**
+   * Changed resources owe their watchers a reaction: write that to the
+   * host's journal before going on, so an interruption cannot lose it.
+   */
+  private async owe(changed: Resource[]): Promise<void> {
+    const ids = changed.flatMap((c) => this.graph.downstream(c).filter((e) => e.kind === 'watch' || e.kind === 'onchanges').map((e) => e.to.id));
+    const fresh = [...new Set(ids)].filter((id) => !this.pending.has(id));
+    if (!fresh.length) return;
+    await addPending(this.transport, fresh);
+    fresh.forEach((id) => this.pending.add(id));
+  }
+
+  private async react(r: Resource, p: Planned, ctx: ApplyContext, triggers: string[]): Promise<string[]> {
+    if (!triggers.length || !r.type.onWatch) return [];
     const did = await r.type.onWatch(r.spec, p.facts, p.changes, ctx);
-    return did ? [`${did} (${fired.join(', ')} changed)`] : [];
+    if (this.pending.delete(r.id)) await clearPending(this.transport, r.id);
+    return did ? [`${did} (${triggers.join('; ')})`] : [];
   }
 
   /** Re-read facts and require empty plans: a resource that does not converge has failed. */
@@ -196,17 +247,13 @@ export class HostRun {
 
   /**
    * Merge r with every later resource of its group that is ready now (all its
-   * upstream done, none changed, not gated by onchanges): one apt transaction.
+   * upstream done and unchanged, not gated by onchanges): one apt transaction.
    */
   private async applyGroup(r: Resource, p: Planned, ctx: ApplyContext, started: number): Promise<void> {
     const members = [r];
     for (const o of this.graph.order) {
       if (o === r || this.results.has(o) || o.type.group !== r.type.group || o.requisites.onchanges.length) continue;
-      const ups = this.graph.upstream(o);
-      const ready = ups.every((e) => {
-        const s = this.results.get(e.from)?.status;
-        return s === 'unchanged';
-      });
+      const ready = this.graph.upstream(o).every((e) => this.results.get(e.from)?.status === 'unchanged');
       const op = this.planned.get(o)!;
       if (ready && !op.error && op.changes.length) members.push(o);
     }
@@ -218,11 +265,13 @@ export class HostRun {
       return;
     }
     const failures = await this.verify(members);
+    const ok = members.filter((m) => !failures.has(m));
+    await this.owe(ok);
+    const others = members.length > 1 ? ` (one ${r.type.group} transaction with ${members.length - 1} more)` : '';
     for (const [i, m] of members.entries()) {
       const f = failures.get(m);
-      const with_ = members.length > 1 ? ` (one ${r.type.group} transaction with ${members.length - 1} more)` : '';
       if (f) this.record(m, 'failed', f, started, { changes: items[i].changes, where: m.where });
-      else this.record(m, 'changed', `changed: ${items[i].changes.map((c) => c.path).join(', ')}${with_}`, started, { changes: items[i].changes });
+      else this.record(m, 'changed', `changed: ${items[i].changes.map((c) => c.path).join(', ')}${others}`, started, { changes: items[i].changes });
     }
   }
 }

@@ -31,6 +31,12 @@ export type Connect = (host: Host) => Promise<Transport>;
 export interface RunOptions {
   check: boolean;
   forks: number;
+  /** Rolling runs: hosts per batch (a batch starts when the previous one is done). */
+  batchSize?: number;
+  /** Stop starting hosts once more than this many have failed or were unreachable. */
+  maxFail?: number;
+  /** Seconds to wait for another run's lock on a host; undefined refuses at once. */
+  waitLock?: number;
   statesDir: string;
   acceptNewHostKeys?: boolean;
   signal: AbortSignal;
@@ -75,6 +81,7 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
       check: opts.check,
       statesDir: opts.statesDir,
       signal: opts.signal,
+      waitLock: opts.waitLock,
       onEvent: opts.onEvent,
       reconnect: () => connect(host),
     }).run();
@@ -96,17 +103,32 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
   }
 }
 
+function notAttempted(p: PreparedHost, why: string): HostResult {
+  return { host: p.host.name, roles: p.host.roles, status: 'not-attempted', resources: [], execCount: 0, durationMs: 0, error: { message: `not attempted: ${why}` } };
+}
+
 export async function runFleet(prepared: PreparedHost[], opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const queue = new PQueue({ concurrency: Math.max(1, opts.forks) });
-  const hosts = await Promise.all(
-    prepared.map((p) =>
-      queue.add(async () => {
-        const r = await runHost(p, opts);
-        opts.onHostDone?.(r);
-        return r;
-      }),
-    ),
-  );
-  return { mode: opts.check ? 'check' : 'apply', hosts: hosts as HostResult[], durationMs: Date.now() - started, interrupted: opts.signal.aborted };
+  const batchSize = opts.batchSize ?? prepared.length;
+  const results: HostResult[] = [];
+  let failures = 0;
+  for (let i = 0; i < prepared.length; i += batchSize) {
+    const batch = prepared.slice(i, i + batchSize);
+    const done = await Promise.all(
+      batch.map((p) =>
+        queue.add(async () => {
+          const r =
+            opts.maxFail !== undefined && failures > opts.maxFail
+              ? notAttempted(p, `more than ${opts.maxFail} host(s) failed (--max-fail)`)
+              : await runHost(p, opts);
+          if (r.status === 'failed' || r.status === 'unreachable') failures++;
+          opts.onHostDone?.(r);
+          return r;
+        }),
+      ),
+    );
+    results.push(...(done as HostResult[]));
+  }
+  return { mode: opts.check ? 'check' : 'apply', hosts: results, durationMs: Date.now() - started, interrupted: opts.signal.aborted };
 }

@@ -20,6 +20,7 @@ export interface Graph {
   order: Resource[];
   edges: Edge[];
   upstream(r: Resource): Edge[];
+  downstream(r: Resource): Edge[];
 }
 
 export function buildGraph(resources: Resource[]): Graph {
@@ -61,8 +62,12 @@ export function buildGraph(resources: Resource[]): Graph {
   }
   const order = stableTopoSort(resources, edges);
   const up = new Map<Resource, Edge[]>();
-  for (const e of edges) up.set(e.to, [...(up.get(e.to) ?? []), e]);
-  return { order, edges, upstream: (r) => up.get(r) ?? [] };
+  const down = new Map<Resource, Edge[]>();
+  for (const e of edges) {
+    up.set(e.to, [...(up.get(e.to) ?? []), e]);
+    down.set(e.from, [...(down.get(e.from) ?? []), e]);
+  }
+  return { order, edges, upstream: (r) => up.get(r) ?? [], downstream: (r) => down.get(r) ?? [] };
 }
 
 function stableTopoSort(resources: Resource[], edges: Edge[]): Resource[] {

@@ -2,7 +2,7 @@
 // controller-side simulation in the benchmark. It never stands in for an
 // integration test.
 
-import type { ExecOptions, ExecResult, Transport } from './transport.js';
+import type { ExecOptions, ExecResult, Held, Transport } from './transport.js';
 
 export type FakeHandler = (script: string, opts: ExecOptions) => ExecResult | Promise<ExecResult>;
 
@@ -21,6 +21,12 @@ export class FakeTransport implements Transport {
     this.scripts.push(script);
     if (this.latencyMs) await new Promise((r) => setTimeout(r, this.latencyMs));
     return this.handler(script, opts);
+  }
+
+  /** Held commands answer with the first line of what the handler prints. */
+  async hold(script: string): Promise<Held> {
+    const r = await this.exec(script);
+    return { firstLine: r.stdout.split('\n')[0], release: async () => {} };
   }
 
   async close(): Promise<void> {}

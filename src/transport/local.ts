@@ -2,7 +2,7 @@
 
 import { spawn } from 'node:child_process';
 import { userInfo } from 'node:os';
-import { commandLine, type ExecOptions, type ExecResult, type Transport } from './transport.js';
+import { commandLine, firstLineOf, type ExecOptions, type ExecResult, type Held, type Transport } from './transport.js';
 
 export class LocalTransport implements Transport {
   execCount = 0;
@@ -24,6 +24,20 @@ export class LocalTransport implements Transport {
       );
       child.stdin.end(scriptOnStdin ? script : opts.stdin);
     });
+  }
+
+  async hold(script: string): Promise<Held> {
+    this.execCount++;
+    const child = spawn('/bin/sh', ['-c', commandLine(userInfo().username, undefined, false, script)], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const closed = new Promise<void>((r) => child.on('close', () => r()));
+    const firstLine = await firstLineOf(child.stdout, closed);
+    return {
+      firstLine,
+      release: async () => {
+        child.stdin.end();
+        await closed;
+      },
+    };
   }
 
   async close(): Promise<void> {}

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig } from 'ssh2';
 import { HostError } from '../core/diagnostics.js';
 import { preferredHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
-import { commandLine, type ExecOptions, type ExecResult, type Transport } from './transport.js';
+import { commandLine, firstLineOf, type ExecOptions, type ExecResult, type Held, type Transport } from './transport.js';
 
 export interface SshTarget {
   hostName: string;
@@ -94,6 +94,28 @@ export class SshTransport implements Transport {
           });
         });
         stream.end(scriptOnStdin ? script : opts.stdin);
+      });
+    });
+  }
+
+  hold(script: string): Promise<Held> {
+    this.execCount++;
+    return new Promise((resolve, reject) => {
+      this.client.exec(commandLine(this.target.user, undefined, false, script), (err, stream) => {
+        if (err) return reject(new HostError(`ssh exec failed: ${err.message}`));
+        const closed = new Promise<void>((r) => stream.on('close', () => r()));
+        stream.stderr.resume();
+        firstLineOf(stream, closed).then(
+          (firstLine) =>
+            resolve({
+              firstLine,
+              release: async () => {
+                stream.end();
+                await closed;
+              },
+            }),
+          reject,
+        );
       });
     });
   }

@@ -15,12 +15,39 @@ export interface ExecOptions {
   signal?: AbortSignal;
 }
 
+/** A command kept running on the host until released (or until the connection dies). */
+export interface Held {
+  /** The first line the command printed. */
+  firstLine: string;
+  /** Close its stdin and wait for it to end. */
+  release(): Promise<void>;
+}
+
 export interface Transport {
   readonly hostName: string;
   /** Exec requests sent so far: the cost a no-op run is measured in. */
   readonly execCount: number;
   exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Start a script (as root) that prints one line and then lives as long as
+   * its stdin is open: converge's run lock is a flock held by such a command,
+   * so a controller that dies releases it with its connection.
+   */
+  hold(script: string): Promise<Held>;
   close(): Promise<void>;
+}
+
+/** Shared by transports: resolve on the first stdout line of a held command. */
+export function firstLineOf(stdout: NodeJS.ReadableStream, done: Promise<unknown>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    stdout.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      const i = buf.indexOf('\n');
+      if (i >= 0) resolve(buf.slice(0, i));
+    });
+    done.then(() => resolve(buf.trim()), reject);
+  });
 }
 
 /**

@@ -2,7 +2,7 @@
 // onchanges, skipped dependents, verification after apply, merged groups,
 // and check mode changing nothing.
 
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { buildGraph } from '../../src/graph/graph.js';
 import type { Host } from '../../src/inventory/inventory.js';
 import type { Resource } from '../../src/state/compile.js';
 import { LocalTransport } from '../../src/transport/local.js';
+import { acquireRunLock, STATE_DIR } from '../../src/engine/host-state.js';
 
 interface Toy {
   name: string;
@@ -61,7 +62,7 @@ async function run(resources: Resource[], check = false) {
   return { byId: Object.fromEntries(results.map((r) => [r.id, r])), execs: transport.execCount };
 }
 
-describe('host run', () => {
+describe('host run', { timeout: 60_000 }, () => {
   it('reads every fact in one exec, and a converged host costs exactly that', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
     const t = toyType(dir, []);
@@ -136,5 +137,35 @@ describe('host run', () => {
     expect(calls).toEqual(['group p1,p2', 'apply repo', 'group p3']);
     expect(['p1', 'p2', 'p3'].map((id) => byId[id].status)).toEqual(['changed', 'changed', 'changed']);
     expect(readFileSync(join(dir, 'p3'), 'utf8')).toBe('3');
+  });
+
+  it('performs a reaction an interrupted run owed, once, even though nothing differs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const t = toyType(dir, calls);
+    writeFileSync(join(dir, 'conf'), 'a');
+    const rs = () => [resource(t, 'conf', { name: 'conf', value: 'a' }), resource(t, 'svc-owed', { name: 'svc-owed' }, { watch: ['conf'] })];
+    mkdirSync(STATE_DIR, { recursive: true });
+    writeFileSync(join(STATE_DIR, 'pending'), 'svc-owed\n');
+    expect((await run(rs(), true)).byId['svc-owed']).toMatchObject({ status: 'would-change', notified: ['would restart (owed by an interrupted run)'] });
+    expect((await run(rs())).byId['svc-owed']).toMatchObject({ status: 'changed', notified: ['restarted (owed by an interrupted run)'] });
+    expect(readFileSync(join(STATE_DIR, 'pending'), 'utf8')).not.toContain('svc-owed');
+    expect((await run(rs())).byId['svc-owed'].status).toBe('unchanged');
+    expect(calls).toEqual(['react svc-owed']);
+  });
+
+  it('refuses to apply while another run holds the host lock, and takes it once released', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const t = toyType(dir, []);
+    const other = await acquireRunLock(new LocalTransport('other'), undefined);
+    try {
+      await expect(run([resource(t, 'x', { name: 'x', value: '1' })])).rejects.toThrow(/another converge run holds this host's lock \(.* pid \d+ since/);
+      expect(existsSync(join(dir, 'x'))).toBe(false);
+      // check mode needs no lock
+      expect((await run([resource(t, 'x', { name: 'x', value: '1' })], true)).byId.x.status).toBe('would-change');
+    } finally {
+      await other.held.release();
+    }
+    expect((await run([resource(t, 'x', { name: 'x', value: '1' })])).byId.x.status).toBe('changed');
   });
 });

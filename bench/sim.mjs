@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Controller cost at scale: the real engine (compile, graph, batched facts,
+// plan, report) against a fake transport that answers fact scripts as a
+// converged host would, with injected round-trip latency.
+//   node bench/sim.mjs HOSTS RESOURCES LATENCY_MS   -> prints one JSON line
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadInventory } from '../dist/inventory/inventory.js';
+import { loadStateTree } from '../dist/state/states.js';
+import { prepareHosts, runFleet } from '../dist/engine/run.js';
+import { FakeTransport } from '../dist/transport/fake.js';
+
+const [hosts = 1000, resources = 100, latency = 20] = process.argv.slice(2).map(Number);
+const dir = mkdtempSync(join(tmpdir(), 'converge-sim-'));
+mkdirSync(join(dir, 'states'));
+writeFileSync(join(dir, 'inventory.yaml'), `states: states\nvars: { project: myproj }\nroles: { workers: {} }\nhosts:\n${Array.from({ length: hosts }, (_, i) => `  w${i}: { address: 10.0.0.${i % 250}, roles: [workers] }`).join('\n')}\n`);
+writeFileSync(join(dir, 'states/top.yaml'), 'roles:\n  workers: [worker]\n');
+const dirs = Math.max(1, Math.floor(resources / 10));
+const lines = ['resources:'];
+for (let d = 0; d < dirs; d++) lines.push(`  dir-${d}:`, `    directory: { path: "/srv/{{ project }}/d${d}", mode: "0755" }`);
+for (let f = 0; f < resources - dirs; f++) lines.push(`  conf-${f}:`, `    file: { path: "/srv/{{ project }}/d${f % dirs}/conf-${f}.ini", content: "name={{ host.name }}\\nindex=${f}\\n", mode: "0644" }`);
+writeFileSync(join(dir, 'states/worker.yaml'), lines.join('\n') + '\n');
+
+// A converged host: every stat says "as desired"; file hashes are those of the rendered content.
+const answer = (script, hostName) => {
+  let out = '';
+  for (const m of script.matchAll(/printf '%s\\n' '(@@converge:[0-9a-f]+:([^@]+)@@)'/g)) {
+    const [, mark, key] = m;
+    const token = mark.split(':')[1];
+    let body = 'type=absent\n';
+    if (key.startsWith('stat:')) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';
+    else if (key.startsWith('file:')) body = `type=file\nowner=root\ngroup=root\nmode=644\nsize=20\nsha256=${key.split(':')[2]}\n`;
+    out += `${mark}\n${body}\n@@converge:${token}:end@@\n`;
+  }
+  return { code: 0, stdout: out, stderr: '' };
+};
+
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const inv = loadInventory(join(dir, 'inventory.yaml'));
+const tree = loadStateTree(join(dir, 'states'), inv.roles);
+const prepared = prepareHosts(inv, tree, inv.hosts);
+const tPrepared = performance.now();
+const run = await runFleet(prepared, {
+  check: true,
+  forks: 1000,
+  statesDir: tree.dir,
+  signal: new AbortController().signal,
+  connect: async (h) => new FakeTransport(h.name, (s) => answer(s, h.name), latency),
+});
+const wall = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+const drift = run.hosts.filter((h) => h.status !== 'unchanged').length;
+if (drift) throw new Error(`simulation expected a converged fleet, ${drift} hosts differ: ${JSON.stringify(run.hosts.find((h) => h.status !== 'unchanged')?.resources.find((r) => r.status !== 'unchanged'))}`);
+console.log(JSON.stringify({
+  hosts, resources, latency_ms: latency,
+  wall_s: +(wall / 1000).toFixed(3),
+  prepare_s: +((tPrepared - t0) / 1000).toFixed(3),
+  cpu_s: +((cpu.user + cpu.system) / 1e6).toFixed(3),
+  peak_rss_mib: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
+  execs_per_host: run.hosts.reduce((s, h) => s + h.execCount, 0) / hosts,
+}));
