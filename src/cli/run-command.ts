@@ -5,6 +5,7 @@ import { prepareHosts, runFleet } from '../engine/run.js';
 import { exitCode } from '../core/result.js';
 import { InputError } from '../core/diagnostics.js';
 import { hostReport, redactedJson, summaryLine, useColor } from '../report/text.js';
+import { createProgress, type ProgressMode } from '../report/progress.js';
 import { loadContext, type CommonArgs } from './context.js';
 
 export interface RunArgs extends CommonArgs {
@@ -16,6 +17,7 @@ export interface RunArgs extends CommonArgs {
   acceptNewHostKeys: boolean;
   waitLock?: number;
   batch?: string;
+  progress?: ProgressMode;
   maxFail?: string;
   stateNames?: string[];
 }
@@ -43,6 +45,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   process.on('SIGTERM', onSignal);
   const textOpts = { diff: args.diff, verbose: args.verbose, color: !args.json && useColor(process.stdout) };
   const redactor = ctx.inventory.redactor;
+  const progress = createProgress(args.progress ?? (process.stderr.isTTY ? 'tty' : 'plain'), prepared.map((p) => p.host.name), process.stderr, useColor(process.stderr));
   try {
     const run = await runFleet(prepared, {
       check: args.check,
@@ -53,10 +56,12 @@ export async function runCommand(args: RunArgs): Promise<number> {
       batchSize: args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1),
       maxFail: args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0),
       signal: controller.signal,
+      onEvent: (e) => progress.event(e),
       onHostDone: (h) => {
-        if (!args.json) process.stdout.write(hostReport(h, textOpts, redactor) + '\n');
+        if (!args.json) progress.hostDone(h, hostReport(h, textOpts, redactor));
       },
     });
+    progress.finish();
     if (args.json) process.stdout.write(redactedJson(run, redactor) + '\n');
     else process.stdout.write(summaryLine(run, textOpts) + '\n');
     return exitCode(run);
