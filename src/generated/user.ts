@@ -18,7 +18,7 @@ export interface UserSpec {
   shell?: string;
   home?: string;
   /**
-   * A system account (uid below 1000, no aging).
+   * A system account (uid below 1000, no aging), made without a home directory unless it has ssh_keys.
    */
   system?: boolean;
   /**
@@ -29,4 +29,12 @@ export interface UserSpec {
    * Remove authorized keys that are not listed.
    */
   exclusive_keys?: boolean;
+  /**
+   * nopasswd: passwordless sudo for everything, from /etc/sudoers.d/converge-<name> (validated with visudo; needs sudo installed). none: that file is removed. Unset: not managed.
+   */
+  sudo?: "nopasswd" | "none";
+  /**
+   * With ensure: absent, remove the home directory and mail spool too (userdel -r); by default they are kept.
+   */
+  purge?: boolean;
 }

@@ -16,7 +16,11 @@ export interface PathStat {
 
 /** sh that prints `type=...` and, for an existing path, owner/group/mode/size. */
 export function statScript(path: string): string {
-  const p = shq(path);
+  return statWordScript(shq(path));
+}
+
+/** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
+export function statWordScript(p: string): string {
   return [
     `if [ -L ${p} ]; then echo type=link`,
     `elif [ -d ${p} ]; then echo type=directory`,

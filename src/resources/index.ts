@@ -3,8 +3,12 @@
 import type { ResourceType } from '../core/resource.js';
 import { directory } from './directory.js';
 import { file } from './file.js';
+import { group } from './group.js';
+import { user } from './user.js';
 
 export const resourceTypes: Record<string, ResourceType> = {
   directory,
   file,
+  group,
+  user,
 };

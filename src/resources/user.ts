@@ -1,0 +1,281 @@
+// user: a local account (uid, primary and supplementary groups, shell,
+// home), its authorized ssh keys, and passwordless sudo from a sudoers.d
+// drop-in. One read-only fact query per user reads all of it.
+//
+// authorized_keys is written by the user itself (runAs), never by root: the
+// user owns ~/.ssh and could point it anywhere, and root writing through
+// such a link would hand the user root's files.
+
+import { HostError } from '../core/diagnostics.js';
+import type { ApplyContext, Change, ResourceType } from '../core/resource.js';
+import { shq } from '../core/shell.js';
+import type { UserSpec } from '../generated/index.js';
+import { atomicWriteScript } from './atomic-write.js';
+import { fileFactScript, parseFileFacts, sha256, type FileFacts } from './file.js';
+import { formatMode, keyValues, parseStat, statWordScript, type PathStat } from './fs-common.js';
+import { keyLabel, parseWantedKeys, reconcileKeys } from './ssh-keys.js';
+
+export interface UserFacts {
+  exists: boolean;
+  uid?: number;
+  /** Primary group name. */
+  primary?: string;
+  /** Supplementary group names, sorted. */
+  groups?: string[];
+  shell?: string;
+  /** The home in the passwd entry. */
+  passwdHome?: string;
+  /** The home whose ~/.ssh was read: the spec's, else the passwd one, else useradd's default for a new user. */
+  home: string;
+  /** Present when the spec manages ssh_keys. */
+  sshDir?: PathStat;
+  keysFile?: PathStat;
+  authorizedKeys?: string;
+  /** Present when the spec manages sudo (or removes the user). */
+  sudoers?: FileFacts;
+}
+
+export const sudoersPath = (name: string) => `/etc/sudoers.d/converge-${name}`;
+export const sudoersContent = (name: string) => `# managed by converge: passwordless sudo for ${name}\n${name} ALL=(ALL) NOPASSWD:ALL\n`;
+
+const managesSudo = (spec: UserSpec) => spec.sudo !== undefined || spec.ensure === 'absent';
+
+/** Read-only: passwd entry and groups, then (as needed) ~/.ssh, authorized_keys and the sudoers drop-in. */
+export function userFactScript(spec: UserSpec): string {
+  const n = shq(spec.name);
+  const lines = [
+    `if ent=$(getent passwd ${n}); then`,
+    '  echo "passwd=$ent"',
+    `  echo "primary=$(id -gn ${n})"`,
+    `  echo "groups=$(id -Gn ${n})"`,
+    `  h=$(printf '%s\\n' "$ent" | cut -d: -f6)`,
+    spec.home ? '' : `else h="$(useradd -D | sed -n 's/^HOME=//p')"/${n}`,
+    'fi',
+    spec.home ? `h=${shq(spec.home)}` : '',
+    'echo "home=$h"',
+  ];
+  if (spec.ssh_keys) lines.push('echo "[ssh_dir]"', statWordScript('"$h/.ssh"'), 'echo "[keys_file]"', statWordScript('"$h/.ssh/authorized_keys"'));
+  // A subshell: the file fact script has variables of its own.
+  if (managesSudo(spec)) lines.push('echo "[sudoers]"', `(\n${fileFactScript(sudoersPath(spec.name), undefined, false)}\n)`);
+  // Last: the file's own lines follow, whatever they look like.
+  if (spec.ssh_keys) {
+    lines.push('echo "[authorized_keys]"', 'k="$h/.ssh/authorized_keys"', '[ ! -L "$h/.ssh" ] && [ -f "$k" ] && [ ! -L "$k" ] && cat "$k"');
+  }
+  return lines.filter(Boolean).join('\n');
+}
+
+/** Split at `[name]` lines; everything after `[authorized_keys]` is that file's text. */
+function sections(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let name = '';
+  let rest = text;
+  for (;;) {
+    const hit = name === 'authorized_keys' ? null : /^\[(\w+)\]$/m.exec(rest);
+    if (!hit) {
+      out.set(name, rest);
+      return out;
+    }
+    out.set(name, rest.slice(0, hit.index));
+    name = hit[1];
+    rest = rest.slice(hit.index + hit[0].length + 1);
+  }
+}
+
+export function parseUserFacts(text: string): UserFacts {
+  const s = sections(text);
+  const kv = keyValues(s.get('') ?? '');
+  const facts: UserFacts = { exists: !!kv.get('passwd'), home: kv.get('home') ?? '' };
+  if (facts.exists) {
+    const [, , uid, , , home, shell] = kv.get('passwd')!.split(':');
+    const primary = kv.get('primary') ?? '';
+    const groups = new Set((kv.get('groups') ?? '').split(/\s+/).filter(Boolean));
+    groups.delete(primary);
+    Object.assign(facts, { uid: Number(uid), primary, groups: [...groups].sort(), shell, passwdHome: home });
+  }
+  if (s.has('ssh_dir')) facts.sshDir = parseStat(s.get('ssh_dir')!);
+  if (s.has('keys_file')) facts.keysFile = parseStat(s.get('keys_file')!);
+  if (s.has('sudoers')) facts.sudoers = parseFileFacts(s.get('sudoers')!);
+  if (s.has('authorized_keys')) facts.authorizedKeys = s.get('authorized_keys');
+  return facts;
+}
+
+/** "alice (shell /bin/bash, groups developers,sudo)": what a create will make. */
+function describe(spec: UserSpec): string {
+  const extra = [
+    spec.uid !== undefined ? `uid ${spec.uid}` : '',
+    spec.group ? `group ${spec.group}` : '',
+    spec.groups?.length ? `groups ${spec.groups.join(',')}` : '',
+    spec.shell ? `shell ${spec.shell}` : '',
+    spec.home ? `home ${spec.home}` : '',
+    spec.system ? 'system' : '',
+  ].filter(Boolean);
+  return extra.length ? `${spec.name} (${extra.join(', ')})` : spec.name;
+}
+
+/** Supplementary groups as a set: the primary group is never one of them. */
+function wantedGroups(spec: UserSpec, f: UserFacts): string[] {
+  const primary = spec.group ?? f.primary ?? spec.name;
+  return [...new Set(spec.groups)].filter((g) => g !== primary).sort();
+}
+
+function accountChanges(spec: UserSpec, f: UserFacts): Change[] {
+  if (!f.exists) return [{ path: 'user', action: 'create', after: describe(spec) }];
+  const out: Change[] = [];
+  const field = (path: string, want: unknown, have: unknown) => {
+    if (want !== undefined && JSON.stringify(want) !== JSON.stringify(have)) out.push({ path, action: 'update', before: have, after: want });
+  };
+  // `system` only picks the uid range at creation; an existing account keeps its kind.
+  field('uid', spec.uid, f.uid);
+  field('group', spec.group, f.primary);
+  field('groups', spec.groups && wantedGroups(spec, f), f.groups);
+  field('shell', spec.shell, f.shell);
+  field('home', spec.home, f.passwdHome);
+  return out;
+}
+
+const perms = (what: string, st: PathStat) => `${what} ${formatMode(st.mode)} ${st.owner}`;
+
+/** ssh_keys: before = keys that go, after = keys that come (labels, not keys); ssh_perms: owner and mode. */
+function keyChanges(spec: UserSpec, f: UserFacts): Change[] {
+  if (!spec.ssh_keys) return [];
+  const dir = f.sshDir!;
+  const file = f.keysFile!;
+  if (dir.type !== 'absent' && dir.type !== 'directory') {
+    throw new HostError(`${f.home}/.ssh is a ${dir.type}, not a directory`, 'remove it by hand; converge will not write keys through it');
+  }
+  if (file.type !== 'absent' && file.type !== 'file') {
+    throw new HostError(`${f.home}/.ssh/authorized_keys is a ${file.type}, not a file`, 'remove it by hand; converge will not write keys through it');
+  }
+  const r = reconcileKeys(f.authorizedKeys ?? '', parseWantedKeys(spec.ssh_keys), !!spec.exclusive_keys);
+  const out: Change[] = [];
+  if (r.add.length || r.remove.length) {
+    const create = file.type === 'absent';
+    out.push({ path: 'ssh_keys', action: create ? 'create' : 'update', before: create ? undefined : r.remove, after: r.add.map(keyLabel) });
+  }
+  const badDir = dir.type === 'directory' && (dir.owner !== spec.name || dir.mode !== 0o700);
+  const badFile = file.type === 'file' && (file.owner !== spec.name || file.mode !== 0o600);
+  if (badDir || badFile) {
+    out.push({
+      path: 'ssh_perms',
+      action: 'update',
+      before: [badDir ? perms('~/.ssh', dir) : '', badFile ? perms('authorized_keys', file) : ''].filter(Boolean).join(', '),
+      after: [badDir ? `~/.ssh 0700 ${spec.name}` : '', badFile ? `authorized_keys 0600 ${spec.name}` : ''].filter(Boolean).join(', '),
+    });
+  }
+  return out;
+}
+
+/** One short word for the drop-in as it is: none, nopasswd, or what else is there. */
+function sudoState(s: FileFacts, name: string): string {
+  if (s.type === 'absent') return 'none';
+  if (s.type !== 'file') return `a ${s.type}`;
+  const what = s.sha256 === sha256(sudoersContent(name)) ? 'nopasswd' : `other content (sha256:${s.sha256?.slice(0, 12)})`;
+  return s.owner === 'root' && s.group === 'root' && s.mode === 0o440 ? what : `${what}, ${formatMode(s.mode)} ${s.owner}:${s.group}`;
+}
+
+function sudoChanges(spec: UserSpec, f: UserFacts): Change[] {
+  const s = f.sudoers;
+  if (!managesSudo(spec) || !s) return [];
+  const now = sudoState(s, spec.name);
+  const want = spec.ensure === 'absent' ? 'none' : spec.sudo!;
+  if (now === want) return [];
+  if (s.type === 'directory' || s.type === 'other') {
+    throw new HostError(`${sudoersPath(spec.name)} is a ${s.type}, not a file`, 'remove it by hand');
+  }
+  return [{ path: 'sudo', action: want === 'none' ? 'delete' : now === 'none' ? 'create' : 'update', before: now, after: want }];
+}
+
+/** useradd, or usermod with the flags of what changed; '' when the account is right. */
+function accountScript(spec: UserSpec, changes: Change[], f: UserFacts): string {
+  const n = shq(spec.name);
+  const has = (path: string) => changes.some((c) => c.path === path);
+  const flags = (all: boolean) =>
+    [
+      spec.uid !== undefined && (all || has('uid')) ? `-u ${spec.uid}` : '',
+      spec.group !== undefined && (all || has('group')) ? `-g ${shq(spec.group)}` : '',
+      // usermod -G '' (shq of nothing) leaves every supplementary group; useradd needs no flag for none.
+      spec.groups !== undefined && (all ? spec.groups.length > 0 : has('groups')) ? `-G ${shq(wantedGroups(spec, f).join(','))}` : '',
+      spec.shell !== undefined && (all || has('shell')) ? `-s ${shq(spec.shell)}` : '',
+      spec.home !== undefined && (all || has('home')) ? `-d ${shq(spec.home)}` : '',
+    ].filter(Boolean);
+  if (!f.exists) {
+    // A group named like the user may already exist (managed on its own): useradd refuses to create it again.
+    const group = spec.group === undefined ? `if getent group ${n} >/dev/null; then set -- -g ${n} "$@"; fi\n` : '';
+    // A system account gets no home, unless its keys need one (a directory resource for it would come too late).
+    const kind = [spec.system ? '-r' : '', !spec.system || spec.ssh_keys?.length ? '-m' : ''].filter(Boolean);
+    return `set -- ${[...kind, ...flags(true)].join(' ')}\n${group}useradd "$@" ${n}`;
+  }
+  const update = flags(false);
+  return update.length ? `usermod ${update.join(' ')} ${n}` : '';
+}
+
+async function writeSudoers(spec: UserSpec, ctx: ApplyContext): Promise<void> {
+  const p = shq(sudoersPath(spec.name));
+  if (spec.ensure === 'absent' || spec.sudo === 'none') {
+    await ctx.run({ script: `rm -f ${p}` }, `removing ${sudoersPath(spec.name)}`);
+    return;
+  }
+  const script = [
+    'command -v visudo >/dev/null 2>&1 || { echo "visudo not found: sudo: nopasswd needs the sudo package on the host (install it first, e.g. with a package resource)" >&2; exit 3; }',
+    atomicWriteScript({ path: p, metadata: 'chown root:root "$tmp"\nchmod 0440 "$tmp"', validate: 'visudo -cf "$tmp"' }),
+  ].join('\n');
+  await ctx.run({ script, stdin: sudoersContent(spec.name) }, `writing ${sudoersPath(spec.name)}`);
+}
+
+/**
+ * Root makes ~/.ssh exist and belong to the user (chown -h: never through a
+ * link); the user then sets its mode and writes authorized_keys atomically.
+ */
+async function writeKeys(spec: UserSpec, f: UserFacts, ctx: ApplyContext): Promise<void> {
+  const h = `set -e\nh=${shq(f.home)}`;
+  const prepare = [
+    h,
+    `[ -d "$h" ] || { echo "home directory $h does not exist, so keys cannot go in it: create it, owned by ${spec.name}" >&2; exit 3; }`,
+    '[ -e "$h/.ssh" ] || [ -L "$h/.ssh" ] || mkdir -m 0700 "$h/.ssh"',
+    `chown -h ${shq(spec.name)}: "$h/.ssh"`,
+  ].join('\n');
+  await ctx.run({ script: prepare }, `preparing ${f.home}/.ssh`);
+  const r = reconcileKeys(f.authorizedKeys ?? '', parseWantedKeys(spec.ssh_keys!), !!spec.exclusive_keys);
+  const write = [
+    h,
+    'if [ -L "$h/.ssh" ]; then echo "$h/.ssh is a symlink: keys are not written through it" >&2; exit 3; fi',
+    'chmod 0700 "$h/.ssh"',
+    // With no keys wanted and no file, there is nothing to write (no empty file appears).
+    r.content || f.keysFile!.type === 'file' ? atomicWriteScript({ path: '"$h/.ssh/authorized_keys"', metadata: 'chmod 0600 "$tmp"' }) : '',
+  ].join('\n');
+  await ctx.run({ script: write, stdin: r.content, runAs: spec.name }, `writing ${f.home}/.ssh/authorized_keys as ${spec.name}`);
+}
+
+export const user: ResourceType<UserSpec> = {
+  kind: 'user',
+  id: (spec) => `user:${spec.name}`,
+  // Its groups first; the sudo package (when managed) before a sudoers drop-in. Removal needs no order.
+  implicitAfter: (spec) =>
+    spec.ensure === 'absent'
+      ? []
+      : [...(spec.group ? [spec.group] : []), ...(spec.groups ?? [])].map((g) => `group:${g}`).concat(spec.sudo === 'nopasswd' ? ['package:sudo'] : []),
+
+  facts: (spec) => ({ user: { key: `user:${spec.name}`, script: userFactScript(spec), parse: parseUserFacts } }),
+
+  plan(spec, facts) {
+    const f = facts.user as UserFacts;
+    if (spec.ensure === 'absent') {
+      const gone: Change[] = f.exists ? [{ path: 'user', action: 'delete', before: spec.name, after: spec.purge ? undefined : `home ${f.passwdHome} kept` }] : [];
+      return [...gone, ...sudoChanges(spec, f)];
+    }
+    return [...accountChanges(spec, f), ...keyChanges(spec, f), ...sudoChanges(spec, f)];
+  },
+
+  async apply(spec, changes, facts, ctx) {
+    const f = facts.user as UserFacts;
+    const has = (path: string) => changes.some((c) => c.path === path);
+    if (spec.ensure === 'absent') {
+      if (has('user')) await ctx.run({ script: `userdel${spec.purge ? ' -r' : ''} ${shq(spec.name)}` }, `removing user ${spec.name}`);
+    } else {
+      const account = accountScript(spec, changes, f);
+      if (account) await ctx.run({ script: account }, `${f.exists ? 'changing' : 'creating'} user ${spec.name}`);
+      if (has('ssh_keys') || has('ssh_perms')) await writeKeys(spec, f, ctx);
+    }
+    if (has('sudo')) await writeSudoers(spec, ctx);
+  },
+};
