@@ -1,11 +1,13 @@
 // The resource registry: adding a type is its file, its schema, its tests and one line here.
 
 import type { ResourceType } from '../core/resource.js';
+import { cmd } from './cmd.js';
 import { directory } from './directory.js';
 import { file } from './file.js';
 import { service } from './service.js';
 
 export const resourceTypes: Record<string, ResourceType> = {
+  cmd,
   directory,
   file,
   service,
