@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CmdSpec } from '../generated/index.js';
+import { recordingContext } from '../../test/unit/fixtures.js';
 import { cmd, guardScript, parseGuards, planCmd } from './cmd.js';
 
 const fixtures: Record<string, { spec: CmdSpec; output: string }> = JSON.parse(readFileSync(join(import.meta.dirname, '../../test/fixtures/cmd/guards.json'), 'utf8'));
@@ -81,18 +82,7 @@ describe('cmd resource', () => {
   });
 
   it('never puts env values in the script (they go on stdin)', async () => {
-    const calls: { script: string; stdin?: string | Buffer; runAs?: string }[] = [];
-    const ctx = {
-      host: { name: 'h', sshPort: 22, loginUser: 'root' },
-      sensitive: true,
-      statesDir: '/s',
-      signal: new AbortController().signal,
-      exec: async () => ({ code: 0, stdout: '', stderr: '' }),
-      run: async (c: { script: string; stdin?: string | Buffer; runAs?: string }) => {
-        calls.push(c);
-        return { code: 0, stdout: '', stderr: '' };
-      },
-    };
+    const { ctx, sent: calls } = recordingContext({ sensitive: true });
     expect(await cmd.onWatch!({ run: 'deploy --token "$TOKEN"', env: { TOKEN: 'hunter2-secret' }, runas: 'app', cwd: '/srv' }, {}, [], ctx)).toBe('ran');
     expect(calls).toHaveLength(1);
     expect(calls[0].script).not.toContain('hunter2');

@@ -4,9 +4,10 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Change, Command, PlanContext } from '../core/resource.js';
+import type { Change, PlanContext } from '../core/resource.js';
 import type { UserSpec } from '../generated/index.js';
 import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './ssh-keys.js';
+import { recordingContext } from '../../test/unit/fixtures.js';
 import { parseUserFacts, sudoersContent, user, userFactScript } from './user.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/user/${name}`, import.meta.url), 'utf8');
@@ -160,9 +161,8 @@ describe('user apply', () => {
   const commands = async (spec: UserSpec, fixtureName: string) => {
     const facts = { user: parseUserFacts(fixture(fixtureName)) };
     const changes: Change[] = user.plan(spec, facts, ctx);
-    const sent: Command[] = [];
-    const run = async (c: Command) => (sent.push(c), { code: 0, stdout: '', stderr: '' });
-    await user.apply(spec, changes, facts, { ...ctx, run, exec: run, signal: new AbortController().signal });
+    const { ctx: applyCtx, sent } = recordingContext();
+    await user.apply(spec, changes, facts, applyCtx);
     return sent;
   };
 
