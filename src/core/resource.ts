@@ -81,8 +81,12 @@ export interface ResourceType<S = any> {
   kind: string;
   /** Turn the rendered spec into a self-contained one (e.g. template -> content). Runs on the controller. */
   resolve?(spec: S, ctx: CompileContext): S;
-  /** Natural identity, unique per host: "file:/etc/motd", "package:nginx". */
-  id(spec: S): string;
+  /**
+   * Natural identity, unique per host: "file:/etc/motd", "package:nginx".
+   * Types whose instances have none (a command) leave it out: their id is
+   * kind:state-id.
+   */
+  id?(spec: S): string;
   /** Natural ids this resource must come after when they are managed (parent dir, owner, package). */
   implicitAfter?(spec: S): string[];
   facts(spec: S, ctx: PlanContext): FactQueries;

@@ -39,7 +39,16 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
   return out;
 }
 
-export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[], signal?: AbortSignal): Promise<Map<R, Facts>> {
+export interface Gathered<R> {
+  facts: Map<R, Facts>;
+  /**
+   * Owners whose queries could not run as their user (a user this same run
+   * is about to create): they are planned once that user exists.
+   */
+  unavailable: Map<R, string>;
+}
+
+export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[], signal?: AbortSignal): Promise<Gathered<R>> {
   const byUser = new Map<string, Map<string, FactQuery>>();
   for (const { queries } of requests) {
     for (const q of Object.values(queries)) {
@@ -50,30 +59,37 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
   }
   const token = randomBytes(6).toString('hex');
   const raw = new Map<string, string>();
+  const failedUsers = new Map<string, string>();
   await Promise.all(
     [...byUser].map(async ([user, map]) => {
       const queries = [...map.values()];
       const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user, signal });
       const parts = splitBatch(res.stdout, queries, token);
       if (parts.size < queries.length) {
-        throw new HostError(
-          `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`,
-          user === 'root' ? 'the login user needs passwordless sudo (NOPASSWD) to run as root' : `user ${user} must exist and the login user must be allowed to sudo to it`,
-        );
+        const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
+        if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
+        failedUsers.set(user, why);
+        return;
       }
       for (const [k, v] of parts) raw.set(`${user}\0${k}`, v);
     }),
   );
   const parsed = new Map<string, unknown>();
-  const result = new Map<R, Facts>();
+  const result: Gathered<R> = { facts: new Map(), unavailable: new Map() };
   for (const { owner, queries } of requests) {
     const facts: Facts = {};
     for (const [name, q] of Object.entries(queries)) {
-      const k = `${q.runAs ?? 'root'}\0${q.key}`;
+      const user = q.runAs ?? 'root';
+      const failed = failedUsers.get(user);
+      if (failed) {
+        result.unavailable.set(owner, failed);
+        break;
+      }
+      const k = `${user}\0${q.key}`;
       if (!parsed.has(k)) parsed.set(k, q.parse(raw.get(k) ?? ''));
       facts[name] = parsed.get(k);
     }
-    result.set(owner, facts);
+    if (!result.unavailable.has(owner)) result.facts.set(owner, facts);
   }
   return result;
 }

@@ -38,6 +38,8 @@ interface Planned {
   facts: Facts;
   changes: Change[];
   error?: { message: string; hint?: string };
+  /** Facts could not be read as the runas user (yet). */
+  unavailable?: boolean;
 }
 
 const JOURNAL = Symbol('journal');
@@ -101,13 +103,18 @@ export class HostRun {
   private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
     const requests: { owner: Resource | typeof JOURNAL; queries: Record<string, any> }[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
     if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery } });
-    const facts = await gatherFacts(this.transport, requests, this.opts.signal);
+    const { facts, unavailable } = await gatherFacts(this.transport, requests, this.opts.signal);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
     }
     const out = new Map<Resource, Planned>();
     for (const r of resources) {
+      const missing = unavailable.get(r);
+      if (missing) {
+        out.set(r, { facts: {}, changes: [], error: { message: `cannot plan: ${missing}`, hint: 'a runas user must exist before its resources run: manage the user and require it' }, unavailable: true });
+        continue;
+      }
       const f = facts.get(r)!;
       try {
         out.set(r, { facts: f, changes: r.type.plan(r.spec, f, this.planContext(r)) });
@@ -177,6 +184,8 @@ export class HostRun {
     const started = Date.now();
     const p = this.planned.get(r)!;
     const up = this.upstreamStatus(r);
+    // The user it runs as is created upstream in this run: plan it then.
+    if (p.unavailable && up.anyChanged) return this.record(r, 'would-change', `cannot be planned until upstream changes apply (${p.error!.message.replace(/^cannot plan: /, '')})`, started);
     if (p.error) return this.record(r, 'failed', p.error.message, started, { hint: p.error.hint, where: r.where });
     if (up.blocked) return this.record(r, 'skipped', `requisite ${up.blocked.id} ${up.blocked.status}`, started);
     if (up.gated) return this.record(r, 'unchanged', 'no change in its onchanges requisites', started);

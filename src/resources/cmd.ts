@@ -87,7 +87,6 @@ async function runCommand(spec: CmdSpec, ctx: ApplyContext): Promise<void> {
 
 export const cmd: ResourceType<CmdSpec> = {
   kind: 'cmd',
-  id: (spec) => `cmd:${spec.run}`,
   implicitAfter: (spec) => [...(spec.runas ? [`user:${spec.runas}`] : []), ...(spec.cwd ? [`directory:${spec.cwd.replace(/\/+$/, '') || '/'}`] : [])],
 
   facts(spec): FactQueries {

@@ -20,7 +20,7 @@ describe('group facts', () => {
 
   it('asks one read-only getent per group', () => {
     expect(group.facts({ name: 'developers' }, ctx).group.script).toBe('getent group developers');
-    expect(group.id({ name: 'developers' })).toBe('group:developers');
+    expect(group.id!({ name: 'developers' })).toBe('group:developers');
   });
 });
 

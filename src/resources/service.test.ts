@@ -26,9 +26,9 @@ describe('unit names and ids', () => {
   });
 
   it('names the same unit the same way, with or without .service', () => {
-    expect(service.id({ name: 'nginx' })).toBe('service:nginx');
-    expect(service.id({ name: 'nginx.service' })).toBe('service:nginx');
-    expect(service.id({ name: 'apt-daily.timer' })).toBe('service:apt-daily.timer');
+    expect(service.id!({ name: 'nginx' })).toBe('service:nginx');
+    expect(service.id!({ name: 'nginx.service' })).toBe('service:nginx');
+    expect(service.id!({ name: 'apt-daily.timer' })).toBe('service:apt-daily.timer');
   });
 
   it('comes after its package, its unit file and its drop-in directory', () => {

@@ -112,7 +112,7 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
           return where(kind);
         }, renderTemplate: (name, extra) => templates.renderFile(name, { ...v, ...extra }, () => where(kind)) })
       : spec;
-    return { id, kind, type, spec: resolved, naturalId: type.id(resolved), requisites, get where() {
+    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, get where() {
         return where();
       }, at: where, sensitive: redactor.touches(JSON.stringify(resolved)) };
   });

@@ -51,16 +51,18 @@ export function firstLineOf(stdout: NodeJS.ReadableStream, done: Promise<unknown
 }
 
 /**
- * Wrap a script so it runs as `runAs` given the login user: root needs no
- * sudo; anyone else escalates with passwordless sudo (-n never prompts).
- * The script itself is passed as a quoted -c argument only when stdin is
- * taken by content; otherwise it goes on stdin to `sh -s`.
+ * Wrap a script so it runs as `runAs` given the login user: the login user
+ * itself needs nothing; root becomes another user with su (always present,
+ * sets HOME; -s because system users have nologin shells); anyone else
+ * escalates with passwordless sudo (-n never prompts). The script goes on
+ * stdin to `sh -s` unless stdin carries content, when it is a -c argument.
  */
 export function commandLine(loginUser: string, runAs: string | undefined, scriptOnStdin: boolean, script: string): string {
   const target = runAs ?? 'root';
-  const sh = scriptOnStdin ? 'sh -s' : `sh -c ${quote(script)}`;
-  if (target === loginUser) return sh;
-  return `sudo -n -H -u ${quote(target)} ${sh}`;
+  const body = scriptOnStdin ? 'sh -s' : `sh -c ${quote(script)}`;
+  if (target === loginUser) return body;
+  if (loginUser === 'root') return `su -s /bin/sh -c ${quote(body)} ${quote(target)}`;
+  return `sudo -n -H -u ${quote(target)} ${body}`;
 }
 
 function quote(s: string): string {

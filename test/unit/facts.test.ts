@@ -21,7 +21,7 @@ describe('fact batching', () => {
   it('sends one exec per run-as user and shares identical keys', async () => {
     const t = new FakeTransport('h', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
     const shared = q('dpkg', 'echo listing');
-    const facts = await gatherFacts(t, [
+    const { facts } = await gatherFacts(t, [
       { owner: 'r1', queries: { pkgs: shared, x: q('x', 'echo x') } },
       { owner: 'r2', queries: { pkgs: shared } },
       { owner: 'r3', queries: { pg: q('pg', 'echo pg', 'postgres') } },
@@ -31,6 +31,18 @@ describe('fact batching', () => {
     expect(facts.get('r1')).toEqual({ pkgs: 'listing\n', x: 'x\n' });
     expect(facts.get('r2')).toEqual({ pkgs: 'listing\n' });
     expect(facts.get('r3')).toEqual({ pg: 'pg\n' });
+  });
+
+  it('marks facts of a runas user that cannot be reached as unavailable, not the whole host', async () => {
+    const t = new FakeTransport('h', (script, opts) =>
+      opts.runAs ? { code: 1, stdout: '', stderr: 'su: user app does not exist' } : { code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() },
+    );
+    const { facts, unavailable } = await gatherFacts(t, [
+      { owner: 'root-side', queries: { a: q('a', 'echo a') } },
+      { owner: 'app-side', queries: { b: q('b', 'echo b', 'app') } },
+    ]);
+    expect(facts.get('root-side')).toEqual({ a: 'a\n' });
+    expect(unavailable.get('app-side')).toMatch(/reading facts as app failed \(exit 1\): su: user app does not exist/);
   });
 
   it('fails the host with a hint when the script did not run (sudo refused)', async () => {
