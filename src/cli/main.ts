@@ -24,6 +24,7 @@ function runOptions<T>(y: Argv<T>) {
     .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' })
     .option('wait-lock', { type: 'number', describe: 'Wait up to SECONDS for another run on a host to finish (default: refuse at once)' })
     .option('batch', { type: 'string', describe: 'Rolling run: converge N (or N%) hosts at a time' })
+    .option('report', { type: 'string', describe: 'Write the fleet report to FILE.html (self-contained) or FILE.md' })
     .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: tty on a terminal, else plain)' })
     .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' });
 }

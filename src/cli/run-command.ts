@@ -2,9 +2,12 @@
 // hosts, print per-host reports as hosts finish and a closing summary.
 
 import { prepareHosts, runFleet } from '../engine/run.js';
-import { exitCode } from '../core/result.js';
+import { exitCode, type RunResult } from '../core/result.js';
 import { InputError } from '../core/diagnostics.js';
-import { hostReport, redactedJson, summaryLine, useColor } from '../report/text.js';
+import { hostReport, redactRun, redactedJson, summaryLine, useColor } from '../report/text.js';
+import { htmlReport } from '../report/html.js';
+import { markdownReport } from '../report/markdown.js';
+import { writeFileSync } from 'node:fs';
 import { createProgress, type ProgressMode } from '../report/progress.js';
 import { loadContext, type CommonArgs } from './context.js';
 
@@ -18,6 +21,7 @@ export interface RunArgs extends CommonArgs {
   waitLock?: number;
   batch?: string;
   progress?: ProgressMode;
+  report?: string;
   maxFail?: string;
   stateNames?: string[];
 }
@@ -30,7 +34,18 @@ export function countOrPercent(value: string, total: number, flag: string, min: 
   return Math.max(min, n);
 }
 
+/** --report FILE.html or FILE.md: checked before the run, written after it. */
+function reportWriter(file: string): (run: RunResult) => void {
+  const render = /\.html?$/.test(file) ? htmlReport : /\.md$/.test(file) ? markdownReport : undefined;
+  if (!render) throw new InputError({ message: `--report ${file}: unknown report format`, where: {}, hint: 'name the file .html or .md' });
+  return (run) => {
+    writeFileSync(file, render(run));
+    process.stderr.write(`report written to ${file}\n`);
+  };
+}
+
 export async function runCommand(args: RunArgs): Promise<number> {
+  const writeReport = args.report ? reportWriter(args.report) : undefined;
   const ctx = loadContext(args);
   const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, args.stateNames);
   const controller = new AbortController();
@@ -62,6 +77,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
       },
     });
     progress.finish();
+    writeReport?.(redactRun(run, redactor));
     if (args.json) process.stdout.write(redactedJson(run, redactor) + '\n');
     else process.stdout.write(summaryLine(run, textOpts) + '\n');
     return exitCode(run);

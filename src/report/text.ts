@@ -67,8 +67,9 @@ export function summaryLine(run: RunResult, opts: TextOptions): string {
   return bad ? c.red(line) : counts.changed || counts['would-change'] ? c.yellow(line) : c.green(line);
 }
 
-export function redactedJson(run: RunResult, redactor: Redactor): string {
-  const clean = {
+/** The run as data with every secret and sensitive value replaced: what reports (JSON, HTML, Markdown) are made from. */
+export function redactRun(run: RunResult, redactor: Redactor): RunResult {
+  const clean: RunResult = {
     ...run,
     hosts: run.hosts.map((h) => ({
       ...h,
@@ -78,5 +79,9 @@ export function redactedJson(run: RunResult, redactor: Redactor): string {
       })),
     })),
   };
-  return redactor.redact(JSON.stringify(clean, null, 2));
+  return redactor.redactValue(clean);
+}
+
+export function redactedJson(run: RunResult, redactor: Redactor): string {
+  return JSON.stringify(redactRun(run, redactor), null, 2);
 }

@@ -1,0 +1,59 @@
+// The fleet drift report as one self-contained HTML page (no network):
+// a summary table of hosts with their roles and counts, then per host the
+// resources that changed, would change, failed or were skipped, each with
+// its changes and diffs in collapsible sections. Built from the redacted run.
+
+import { countStatuses, type HostResult, type ResourceResult, type RunResult } from '../core/result.js';
+import { formatValue } from './text.js';
+
+const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const CSS = `
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em} table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:.3em .7em;text-align:left} th{background:#f3f3f3}
+td.n{text-align:right} .changed{color:#a60} .would-change,.drift{color:#06a} .failed,.unreachable,.not-attempted{color:#c00} .skipped{color:#a0a} .unchanged{color:#666}
+details{margin:.3em 0 .3em 1em} summary{cursor:pointer}
+pre.diff{background:#f8f8f8;border:1px solid #ddd;padding:.5em;overflow:auto}
+pre.diff .add{color:#070} pre.diff .del{color:#b00}
+.hint{color:#555;font-style:italic}`;
+
+function diffHtml(diff: string): string {
+  const lines = diff.trimEnd().split('\n').slice(2);
+  return `<pre class="diff">${lines.map((l) => `<span class="${l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : ''}">${esc(l)}</span>`).join('\n')}</pre>`;
+}
+
+function resourceHtml(r: ResourceResult): string {
+  const changes = r.changes
+    .map((c) => `<li><code>${esc(c.path)}</code>: ${esc(formatValue(c, c.before))} &rarr; ${esc(formatValue(c, c.after))}${c.sensitive ? ' (sensitive)' : ''}${c.diff ? `<details class="diff"><summary>diff</summary>${diffHtml(c.diff)}</details>` : ''}</li>`)
+    .join('');
+  const hint = r.hint ? `<div class="hint">hint: ${esc(r.hint)}</div>` : '';
+  return `<details class="resource" data-id="${esc(r.id)}"><summary><span class="${r.status}">${esc(r.status)}</span> <b>${esc(r.id)}</b> <code>${esc(r.naturalId)}</code>: ${esc(r.reason)}</summary>${hint}<ul>${changes}</ul></details>`;
+}
+
+function hostHtml(h: HostResult): string {
+  const notable = h.resources.filter((r) => r.status !== 'unchanged');
+  const error = h.error ? `<p class="failed">${esc(h.error.message)}</p>${h.error.hint ? `<p class="hint">hint: ${esc(h.error.hint)}</p>` : ''}` : '';
+  return `<details class="host" data-host="${esc(h.host)}" open><summary><b>${esc(h.host)}</b> <span class="${h.status}">${esc(h.status)}</span> (${notable.length} of ${h.resources.length} resources to look at)</summary>${error}${notable.map(resourceHtml).join('')}</details>`;
+}
+
+export function htmlReport(run: RunResult, title = 'converge report'): string {
+  const rows = run.hosts
+    .map((h) => {
+      const c = countStatuses(h.resources);
+      return `<tr data-host="${esc(h.host)}"><td>${esc(h.host)}</td><td>${esc(h.roles.join(', '))}</td><td class="${h.status}">${esc(h.status)}</td><td class="n unchanged">${c.unchanged}</td><td class="n changed">${c.changed}</td><td class="n drift">${c['would-change']}</td><td class="n failed">${c.failed}</td><td class="n skipped">${c.skipped}</td></tr>`;
+    })
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head>
+<body>
+<h1>${esc(title)}: ${run.mode} of ${run.hosts.length} host(s)</h1>
+<p>${run.interrupted ? '<b class="failed">Interrupted.</b> ' : ''}Took ${(run.durationMs / 1000).toFixed(1)} s.</p>
+<table id="summary"><thead><tr><th>host</th><th>roles</th><th>status</th><th>unchanged</th><th>changed</th><th>drift</th><th>failed</th><th>skipped</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>
+${run.hosts.map(hostHtml).join('\n')}
+</body></html>
+`;
+}
