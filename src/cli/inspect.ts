@@ -1,8 +1,10 @@
 // validate, show and graph: everything converge knows without connecting.
 
 import { stringify } from 'yaml';
-import { toDot } from '../graph/graph.js';
-import { prepareHosts } from '../engine/run.js';
+import { toDot, toMermaid, why, type Graph, type Statuses } from '../graph/graph.js';
+import { instance } from '@viz-js/viz';
+import { InputError } from '../core/diagnostics.js';
+import { prepareHosts, runHost } from '../engine/run.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
 
 export function validateCommand(args: CommonArgs): number {
@@ -27,9 +29,42 @@ export function showCommand(args: CommonArgs & { host: string }): number {
   return 0;
 }
 
-export function graphCommand(args: CommonArgs & { host: string }): number {
+export interface GraphArgs extends CommonArgs {
+  host: string;
+  format: 'dot' | 'svg' | 'mermaid';
+  why?: string[];
+  check: boolean;
+  acceptNewHostKeys: boolean;
+}
+
+export async function graphCommand(args: GraphArgs): Promise<number> {
   const ctx = loadContext({ ...args, target: undefined });
   const [p] = prepareHosts(ctx.inventory, ctx.tree, [oneHost(ctx, args.host)]);
-  process.stdout.write(toDot(args.host, p.graph));
+  if (args.why) return whyCommand(p.graph, args.why);
+  let statuses: Statuses | undefined;
+  if (args.check) {
+    const r = await runHost(p, { check: true, forks: 1, statesDir: ctx.tree.dir, acceptNewHostKeys: args.acceptNewHostKeys, signal: new AbortController().signal });
+    if (r.error) throw new InputError({ message: `cannot check ${args.host} to colour the graph: ${r.error.message}`, where: { host: args.host }, hint: r.error.hint ?? 'run without --check' });
+    statuses = new Map(r.resources.map((x) => [x.id, x.status]));
+  }
+  if (args.format === 'mermaid') process.stdout.write(toMermaid(p.graph, statuses));
+  else if (args.format === 'svg') process.stdout.write((await instance()).renderString(toDot(args.host, p.graph, statuses), { format: 'svg' }));
+  else process.stdout.write(toDot(args.host, p.graph, statuses));
+  return 0;
+}
+
+function whyCommand(graph: Graph, names: string[]): number {
+  const find = (name: string) => {
+    const r = graph.order.find((x) => x.id === name || x.naturalId === name);
+    if (!r) throw new InputError({ message: `--why: no resource "${name}" on this host`, where: {}, hint: 'use a state id or kind:name from `converge show HOST`' });
+    return r;
+  };
+  const [a, b] = names.map(find);
+  const chain = why(graph, a, b);
+  if (!chain) {
+    process.stdout.write(`nothing orders ${a.id} before ${b.id}${why(graph, b, a) ? ` (but ${b.id} comes before ${a.id}: try --why ${b.id} ${a.id})` : ''}\n`);
+    return 0;
+  }
+  process.stdout.write(chain.map((e) => `${e.from.id} -(${e.kind})-> ${e.to.id}\n`).join(''));
   return 0;
 }

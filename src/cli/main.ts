@@ -49,7 +49,18 @@ export function buildCli(argv: string[]) {
     )
     .command('validate', 'Schema-check inventory, top file and states without connecting', (y) => common(y).option('target', { alias: 't', type: 'string' }), (a) => set(validateCommand(a)))
     .command('show <host>', 'Print the rendered, ordered resources of one host', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(showCommand(a as never)))
-    .command('graph <host>', 'Print the dependency graph of one host (DOT)', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(graphCommand(a as never)))
+    .command(
+      'graph <host>',
+      'Print the dependency graph of one host',
+      (y) =>
+        common(y)
+          .positional('host', { type: 'string', demandOption: true })
+          .option('format', { choices: ['dot', 'svg', 'mermaid'] as const, default: 'dot' as const, describe: 'Output format' })
+          .option('check', { type: 'boolean', default: false, describe: 'Check the host first and colour resources by status' })
+          .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'With --check: record unknown host keys' })
+          .option('why', { type: 'string', array: true, nargs: 2, describe: 'A B: print the chain of edges that orders A before B' }),
+      (a) => set(graphCommand(a as never)),
+    )
     .demandCommand(1, 'name a command: highstate, apply, validate, show or graph')
     .strict()
     .help()

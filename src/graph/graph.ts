@@ -116,10 +116,18 @@ function cycleError(remaining: Resource[], edges: Edge[]): InputError {
   });
 }
 
-export function toDot(hostName: string, graph: Graph): string {
+/** Fill colours of resources by status, after a check. */
+const STATUS_COLOR: Record<string, string> = { unchanged: '#e8f5e9', changed: '#fff3e0', 'would-change': '#e3f2fd', failed: '#ffebee', skipped: '#f3e5f5' };
+
+export type Statuses = Map<string, string>;
+
+export function toDot(hostName: string, graph: Graph, statuses?: Statuses): string {
   const q = (s: string) => JSON.stringify(s);
-  const lines = [`digraph ${q(hostName)} {`, '  rankdir=LR;', '  node [shape=box, fontname="monospace"];'];
-  for (const r of graph.order) lines.push(`  ${q(r.id)} [label=${q(`${r.id}\n${r.naturalId}`)}];`);
+  const lines = [`digraph ${q(hostName)} {`, '  rankdir=LR;', '  node [shape=box, fontname="monospace", style=filled, fillcolor="white"];'];
+  for (const r of graph.order) {
+    const st = statuses?.get(r.id);
+    lines.push(`  ${q(r.id)} [label=${q(`${r.id}\n${r.naturalId}${st ? `\n(${st})` : ''}`)}${st ? `, fillcolor=${q(STATUS_COLOR[st] ?? 'white')}` : ''}];`);
+  }
   const style: Record<EdgeKind, string> = {
     require: '',
     before: ' [label="before"]',
@@ -130,4 +138,35 @@ export function toDot(hostName: string, graph: Graph): string {
   for (const e of graph.edges) lines.push(`  ${q(e.from.id)} -> ${q(e.to.id)}${style[e.kind]};`);
   lines.push('}');
   return lines.join('\n') + '\n';
+}
+
+export function toMermaid(graph: Graph, statuses?: Statuses): string {
+  const ids = new Map(graph.order.map((r, i) => [r, `r${i}`]));
+  const lines = ['flowchart LR'];
+  for (const r of graph.order) lines.push(`  ${ids.get(r)}["${r.id}<br/>${r.naturalId}"]${statuses?.get(r.id) ? `:::${statuses.get(r.id)!.replace('-', '_')}` : ''}`);
+  const arrow: Record<EdgeKind, string> = { require: '-->', before: '-- before -->', watch: '== watch ==>', onchanges: '-. onchanges .->', implicit: '-.->' };
+  for (const e of graph.edges) lines.push(`  ${ids.get(e.from)} ${arrow[e.kind]} ${ids.get(e.to)}`);
+  if (statuses) for (const [st, color] of Object.entries(STATUS_COLOR)) lines.push(`  classDef ${st.replace('-', '_')} fill:${color}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The chain of edges that orders `a` before `b` (shortest), or undefined when none does. */
+export function why(graph: Graph, a: Resource, b: Resource): Edge[] | undefined {
+  const prev = new Map<Resource, Edge>();
+  const queue = [a];
+  const seen = new Set([a]);
+  while (queue.length) {
+    const cur = queue.shift()!;
+    if (cur === b) break;
+    for (const e of graph.downstream(cur)) {
+      if (seen.has(e.to)) continue;
+      seen.add(e.to);
+      prev.set(e.to, e);
+      queue.push(e.to);
+    }
+  }
+  if (!prev.has(b)) return undefined;
+  const chain: Edge[] = [];
+  for (let cur = b; cur !== a; cur = prev.get(cur)!.from) chain.unshift(prev.get(cur)!);
+  return chain;
 }
