@@ -6,6 +6,7 @@ import { InputError } from '../core/diagnostics.js';
 import { processRedactor } from '../core/sensitive.js';
 import { graphCommand, showCommand, validateCommand } from './inspect.js';
 import { runCommand, type RunArgs } from './run-command.js';
+import { initCommand } from './init.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -61,7 +62,13 @@ export function buildCli(argv: string[]) {
           .option('why', { type: 'string', array: true, nargs: 2, describe: 'A B: print the chain of edges that orders A before B' }),
       (a) => set(graphCommand(a as never)),
     )
-    .demandCommand(1, 'name a command: highstate, apply, validate, show or graph')
+    .command(
+      'init [dir]',
+      'Write a starter inventory, top file and state with editor schemas in place',
+      (y) => y.positional('dir', { type: 'string', default: '.' }).option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' }),
+      (a) => set(initCommand(a as never)),
+    )
+    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph or init')
     .strict()
     .help()
     .version(false)

@@ -72,7 +72,7 @@ export function loadInventory(file: string, redactor = new Redactor()): Inventor
   assertSchema('inventory.schema.json', src.value, src);
   const doc = src.value as InventoryDoc;
   const base = dirname(resolve(file));
-  const rel = (p: string) => (isAbsolute(p) ? p : join(base, p));
+  const rel = (p: string) => (p.startsWith('~/') ? join(homedir(), p.slice(2)) : isAbsolute(p) ? p : join(base, p));
   const secrets = readSecrets(doc, file, src.lineOf, redactor);
   const defaults = doc.defaults ?? {};
   const roleNames = Object.keys(doc.roles ?? {});
