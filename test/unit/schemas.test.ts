@@ -26,3 +26,12 @@ describe('schemas', () => {
     for (const ex of schema.examples) expect(validate(ex), JSON.stringify(validate.errors)).toBe(true);
   });
 });
+
+describe('generated docs', () => {
+  it('docs/resources.md and docs/cli.md match the schemas and the CLI', async () => {
+    const { resourceDocs, cliDocs } = await import('../../src/cli/docs.js');
+    const read = (f: string) => readFileSync(join(ROOT, f), 'utf8');
+    expect(read('docs/resources.md'), 'run `npm run gen:docs`').toBe(resourceDocs());
+    expect(read('docs/cli.md'), 'run `npm run gen:docs`').toBe(await cliDocs());
+  });
+});

@@ -1,0 +1,85 @@
+// Reference docs made from the code, so they cannot drift from it:
+// docs/resources.md from the resource schemas (with their examples) and
+// docs/cli.md from the yargs definitions. `npm run gen:docs` writes them;
+// a unit test fails when they are stale.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { SCHEMAS_DIR } from '../state/schemas.js';
+import { buildCli } from './main.js';
+
+interface PropSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  description?: string;
+  default?: unknown;
+  items?: PropSchema;
+  pattern?: string;
+  oneOf?: PropSchema[];
+}
+
+function typeOf(p: PropSchema): string {
+  if (p.enum) return p.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (p.oneOf) return p.oneOf.map(typeOf).join(' or ');
+  if (p.type === 'array') return `list of ${p.items ? typeOf(p.items) : 'values'}`;
+  return Array.isArray(p.type) ? p.type.join(' or ') : (p.type ?? 'any');
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function resourceDocs(): string {
+  const kinds = readdirSync(join(SCHEMAS_DIR, 'resources')).filter((f) => f.endsWith('.schema.json')).sort();
+  const out = [
+    '# Resource reference',
+    '',
+    '<!-- GENERATED from schemas/resources by `npm run gen:docs`: do not edit. -->',
+    '',
+    'Every entry of a state file holds exactly one of these resource types, plus requisites (`require`, `watch`, `onchanges`, `before`), `for_each` and `when`. Editors complete and check them through `schemas/state.schema.json`.',
+    '',
+    kinds.map((f) => `[${f.replace('.schema.json', '')}](#${f.replace('.schema.json', '').replace(/_/g, '_')})`).join(' · '),
+  ];
+  for (const f of kinds) {
+    const kind = f.replace('.schema.json', '');
+    const s = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'resources', f), 'utf8')) as { description?: string; required?: string[]; properties: Record<string, PropSchema>; examples?: unknown[] };
+    out.push('', `## ${kind}`, '', s.description ?? '', '', '| field | type | required | default | description |', '|---|---|---|---|---|');
+    for (const [name, p] of Object.entries(s.properties)) {
+      out.push(`| \`${name}\` | ${cell(typeOf(p))} | ${s.required?.includes(name) ? 'yes' : ''} | ${p.default === undefined ? '' : `\`${JSON.stringify(p.default)}\``} | ${cell(p.description ?? '')} |`);
+    }
+    for (const [i, ex] of (s.examples ?? []).entries()) {
+      out.push('', '```yaml', stringify({ resources: { [`example-${kind.replace(/_/g, '-')}${i ? `-${i + 1}` : ''}`]: { [kind]: ex } } }, { lineWidth: 0 }).trimEnd(), '```');
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'init'];
+
+function helpOf(args: string[]): Promise<string> {
+  const { cli } = buildCli([]);
+  cli.wrap(100);
+  return new Promise((resolve) => cli.parse(args, {}, (_err: unknown, _argv: unknown, output: string) => resolve(output)));
+}
+
+export async function cliDocs(): Promise<string> {
+  const saved = process.env.CONVERGE_INVENTORY;
+  delete process.env.CONVERGE_INVENTORY;
+  try {
+    const out = ['# CLI reference', '', '<!-- GENERATED from the yargs definitions by `npm run gen:docs`: do not edit. -->', '', '```', (await helpOf(['--help'])).trimEnd(), '```'];
+    for (const c of COMMANDS) out.push('', `## converge ${c}`, '', '```', (await helpOf([c, '--help'])).trimEnd(), '```');
+    out.push(
+      '',
+      '## Exit codes',
+      '',
+      '| code | meaning |',
+      '|---|---|',
+      '| 0 | converged, or `--check` found no drift |',
+      '| 1 | a host failed or was unreachable, or the input is invalid |',
+      '| 2 | `--check` found drift |',
+      '| 130 | interrupted (Ctrl-C or SIGTERM): the summary says what was not applied |',
+    );
+    return out.join('\n') + '\n';
+  } finally {
+    if (saved !== undefined) process.env.CONVERGE_INVENTORY = saved;
+  }
+}
