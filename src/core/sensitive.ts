@@ -15,6 +15,10 @@ export class Redactor {
     else if (value && typeof value === 'object') Object.values(value).forEach((v) => this.add(v));
   }
 
+  get empty(): boolean {
+    return this.secrets.size === 0;
+  }
+
   /** True when the text contains any secret value. */
   touches(text: string): boolean {
     for (const s of this.secrets) if (text.includes(s)) return true;

@@ -70,27 +70,61 @@ export function buildGraph(resources: Resource[]): Graph {
   return { order, edges, upstream: (r) => up.get(r) ?? [], downstream: (r) => down.get(r) ?? [] };
 }
 
+/** Kahn's algorithm; among ready resources the earliest declared goes first (a min-heap on declaration index). */
 function stableTopoSort(resources: Resource[], edges: Edge[]): Resource[] {
   const index = new Map(resources.map((r, i) => [r, i]));
-  const indegree = new Map(resources.map((r) => [r, 0]));
-  const out = new Map<Resource, Resource[]>();
+  const indegree = new Array<number>(resources.length).fill(0);
+  const out: number[][] = resources.map(() => []);
   for (const e of edges) {
-    indegree.set(e.to, indegree.get(e.to)! + 1);
-    out.set(e.from, [...(out.get(e.from) ?? []), e.to]);
+    indegree[index.get(e.to)!]++;
+    out[index.get(e.from)!].push(index.get(e.to)!);
   }
-  const ready = resources.filter((r) => indegree.get(r) === 0);
+  const heap = new MinHeap();
+  indegree.forEach((d, i) => d === 0 && heap.push(i));
   const order: Resource[] = [];
-  while (ready.length) {
-    ready.sort((a, b) => index.get(a)! - index.get(b)!);
-    const r = ready.shift()!;
-    order.push(r);
-    for (const t of out.get(r) ?? []) {
-      indegree.set(t, indegree.get(t)! - 1);
-      if (indegree.get(t) === 0) ready.push(t);
+  while (heap.size) {
+    const i = heap.pop();
+    order.push(resources[i]);
+    for (const t of out[i]) if (--indegree[t] === 0) heap.push(t);
+  }
+  if (order.length < resources.length) throw cycleError(resources.filter((_, i) => indegree[i] > 0), edges);
+  return order;
+}
+
+class MinHeap {
+  private readonly a: number[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  push(v: number): void {
+    const a = this.a;
+    a.push(v);
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= a[i]) break;
+      [a[p], a[i]] = [a[i], a[p]];
+      i = p;
     }
   }
-  if (order.length < resources.length) throw cycleError(resources.filter((r) => !order.includes(r)), edges);
-  return order;
+  pop(): number {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l] < a[m]) m = l;
+        if (r < a.length && a[r] < a[m]) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i], a[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
 }
 
 function cycleError(remaining: Resource[], edges: Edge[]): InputError {

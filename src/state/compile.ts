@@ -106,7 +106,7 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
     const spec = templates.renderValue(body[kind], v, () => where(kind));
     const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: host.name } }));
     if (bad.length) throw new InputError(bad);
-    const requisites = Object.fromEntries(REQUISITES.map((r) => [r, asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>;
+    const requisites = Object.fromEntries(REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>;
     const resolved = type.resolve
       ? type.resolve(spec, { statesDir: templates.statesDir, vars: v, get where() {
           return where(kind);
@@ -114,7 +114,7 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
       : spec;
     return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, get where() {
         return where();
-      }, at: where, sensitive: redactor.touches(JSON.stringify(resolved)) };
+      }, at: where, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
   });
 }
 
