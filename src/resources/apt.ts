@@ -24,6 +24,8 @@ export interface AptState {
   now: number;
   /** When the package lists were last refreshed (seconds); undefined when there are none. */
   listsUpdated?: number;
+  /** When an apt source (sources.list, sources.list.d and its entries) last changed: lists older than that may lack its packages. */
+  sourcesChanged?: number;
 }
 
 /** Only what converge writes after a successful `apt-get update`, as Ubuntu's update-notifier does (and Ansible reads). */
@@ -35,13 +37,15 @@ const UPDATE_STAMP = '/var/lib/apt/periodic/update-success-stamp';
  * also lists packages that are not installed, so a package held before it
  * was installed shows as held (what `apt-mark showhold` reads: the same
  * dpkg selection). An unchanged `apt-get update` touches no list file, so
- * the stamp converge leaves after its own updates counts too.
+ * the stamp converge leaves after its own updates counts too. A source added
+ * since (a vendor repository) makes the lists out of date whatever their age.
  */
 export const APT_STATE_SCRIPT = [
   `dpkg-query -W -f '\${Package}\\t\${Version}\\t\${db:Status-Abbrev}\\n' '*'`,
   `printf '@now\\t%s\\n' "$(date +%s)"`,
   `[ -e ${UPDATE_STAMP} ] && printf '@stamp\\t%s\\n' "$(stat -c %Y ${UPDATE_STAMP})"`,
   `find /var/lib/apt/lists -maxdepth 1 -type f -name '*_Packages*' -printf '@lists\\t%T@\\n'`,
+  `find /etc/apt/sources.list /etc/apt/sources.list.d -maxdepth 1 -printf '@sources\\t%T@\\n'`,
   'true',
 ].join('\n');
 
@@ -69,6 +73,7 @@ export function parseAptState(text: string): AptState {
     if (name === '@now') st.now = Number(value);
     else if (name === '@stamp') stamp = Math.floor(Number(value));
     else if (name === '@lists') st.listsUpdated = Math.max(st.listsUpdated ?? 0, Math.floor(Number(value)));
+    else if (name === '@sources') st.sourcesChanged = Math.max(st.sourcesChanged ?? 0, Math.floor(Number(value)));
     else if (abbrev !== undefined && abbrev.length >= 2) {
       const p = parseDpkgStatus(value, abbrev);
       const seen = packages.get(name);

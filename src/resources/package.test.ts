@@ -32,15 +32,17 @@ describe('package facts', () => {
     expect(get('hello-traditional')).toEqual({ version: '', held: false, state: 'not-installed' });
     expect(get('whois')).toBeUndefined();
     expect(st.packages.size).toBe(452);
-    expect(st.now).toBe(1795807473);
-    // The newest *_Packages file.
+    expect(st.now).toBe(1795808365);
+    // The newest *_Packages file, and sources older than it.
     expect(st.listsUpdated).toBe(1795806757);
+    expect(st.sourcesChanged).toBe(1795806750);
   });
 
-  it('counts the stamp converge leaves after apt-get update, and nothing without list files', () => {
+  it('counts the stamp converge leaves after apt-get update, sources changed since, and nothing without list files', () => {
     const after = parseAptState(fixture('dpkg-after-update.txt'));
-    expect(after.listsUpdated).toBe(1795807489);
-    expect(after.packages.get('figlet')).toEqual({ version: '2.2.5-3+b1', held: true, state: 'installed' });
+    expect(after.listsUpdated).toBe(1795808386);
+    expect(after.packages.get('tree')).toEqual({ version: '2.1.0-1', held: true, state: 'installed' });
+    expect(parseAptState(fixture('dpkg-sources-changed.txt')).sourcesChanged).toBe(1795808390);
     expect(parseAptState(fixture('dpkg-no-lists.txt')).listsUpdated).toBeUndefined();
     expect(parseAptState('@now\t100\n@stamp\t90\n').listsUpdated).toBeUndefined();
   });
@@ -123,11 +125,11 @@ function merged(specs: PackageSpec[], nowShift = 0) {
 
 describe('package transaction', () => {
   it('merges installs, removals and holds of several resources into one apt-get install', () => {
-    const t = merged([{ name: 'whois' }, { name: 'hello', ensure: 'absent' }, { name: 'tzdata', version: '2026b-0+deb12u1' }, { name: 'sl', held: true }], 14400);
+    const t = merged([{ name: 'whois' }, { name: 'hello', ensure: 'absent' }, { name: 'tzdata', version: '2026f-0+deb12u1' }, { name: 'sl', held: true }], 14400);
     expect(t).toEqual({
       refresh: true,
       unhold: [],
-      install: ['whois', 'tzdata=2026b-0+deb12u1', 'sl'],
+      install: ['whois', 'tzdata=2026f-0+deb12u1', 'sl'],
       remove: ['hello'],
       purge: [],
       changeHeld: false,
@@ -136,7 +138,7 @@ describe('package transaction', () => {
     const script = transactionScript(t, 300);
     const installs = script.split('\n').filter((l) => l.startsWith('locked aptget'));
     expect(installs).toEqual([
-      'locked aptget -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --allow-downgrades install whois tzdata=2026b-0+deb12u1 sl hello-',
+      'locked aptget -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --allow-downgrades install whois tzdata=2026f-0+deb12u1 sl hello-',
     ]);
     // apt-get update once, before; the hold after the install (a hold first would block it).
     const steps = script.split('\n').filter((l) => l.startsWith('locked '));

@@ -48,7 +48,13 @@ function ago(seconds: number): string {
   return `${Math.round(seconds / 86400)} days`;
 }
 
-const listsFresh = (st: AptState) => st.listsUpdated !== undefined && st.now - st.listsUpdated <= MAX_LISTS_AGE_S;
+/** Why the package lists must be refreshed before an install, or undefined when they are fresh. */
+function listsStale(st: AptState): string | undefined {
+  if (st.listsUpdated === undefined) return 'no package lists';
+  if (st.sourcesChanged !== undefined && st.sourcesChanged > st.listsUpdated) return 'apt sources changed since the last refresh';
+  const age = Math.max(0, st.now - st.listsUpdated);
+  return age > MAX_LISTS_AGE_S ? `refreshed ${ago(age)} ago` : undefined;
+}
 
 /** The change to the package itself (path "installed"), or undefined when it is as the spec says. */
 function installedChange(spec: PackageSpec, f: PackageFacts): Change | undefined {
@@ -61,7 +67,7 @@ function installedChange(spec: PackageSpec, f: PackageFacts): Change | undefined
   if (ensure === 'latest') {
     if (f.candidate === undefined) {
       if (isInstalled(p)) return undefined;
-      if (listsFresh(f.apt)) {
+      if (!listsStale(f.apt)) {
         throw new HostError(`apt has no installable version of ${spec.name}`, `check the package name and the host's apt sources (apt-cache policy ${spec.name})`);
       }
     } else if (isInstalled(p) && p?.version === f.candidate) return undefined;
@@ -83,11 +89,8 @@ export function planPackage(spec: PackageSpec, f: PackageFacts): Change[] {
   const held = !!f.apt.packages.get(spec.name)?.held;
   if (spec.held !== undefined && spec.held !== held) changes.push({ path: 'held', action: 'update', before: held, after: spec.held });
   // Refresh only for an install, never for a no-op or a removal.
-  if (installed && installed.action !== 'delete' && !listsFresh(f.apt)) {
-    const st = f.apt;
-    const before = st.listsUpdated === undefined ? 'no package lists' : `refreshed ${ago(Math.max(0, st.now - st.listsUpdated))} ago`;
-    changes.push({ path: 'apt-index', action: 'run', before, after: 'apt-get update' });
-  }
+  const stale = listsStale(f.apt);
+  if (installed && installed.action !== 'delete' && stale) changes.push({ path: 'apt-index', action: 'run', before: stale, after: 'apt-get update' });
   return changes;
 }
 

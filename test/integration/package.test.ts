@@ -1,8 +1,9 @@
 // package on a real Debian 12 container: three packages (one held) in one
 // apt transaction, a second run with nothing to do, drift by hand seen by
-// --check (which changes nothing, not even the package lists), removal,
-// purge and unhold, and a run that waits for a dpkg lock held by someone
-// else and gives up naming it.
+// --check (which changes nothing, not even the package lists) and repaired
+// after the refresh a new apt source calls for, removal, purge and unhold,
+// and a run that waits for a dpkg lock held by someone else and gives up
+// naming it.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -100,9 +101,13 @@ describe('package resource on a container', () => {
     expect(rs.hello.changes).toEqual([{ path: 'installed', action: 'create', before: 'absent', after: 'installed' }]);
     expect((await snapshot(fleet, HOST, paths)) + (await lists())).toBe(before);
 
+    // A source added since the last refresh (as a vendor repository would be): the repair refreshes first.
+    await sh("echo '# a vendor repository' > /etc/apt/sources.list.d/vendor.list");
     const fix = await run('repair', []);
     expect(fix.code, fix.stderr).toBe(0);
-    expect(resourcesOf(fix.json, HOST).hello.status).toBe('changed');
+    const hello = resourcesOf(fix.json, HOST).hello;
+    expect(hello.status).toBe('changed');
+    expect(hello.changes[1]).toEqual({ path: 'apt-index', action: 'run', before: 'apt sources changed since the last refresh', after: 'apt-get update' });
     expect(await dpkgStatus('hello')).toBe('ii');
   });
 
