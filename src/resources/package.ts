@@ -3,7 +3,8 @@
 // prefetched dpkg listing, and the engine merges the ready ones into one
 // apt transaction (group 'apt'). The package lists are refreshed only when
 // something is to be installed and they are over an hour old, so a no-op
-// run never runs `apt-get update`.
+// run never runs `apt-get update` (an apt source newer than the lists also
+// calls for one).
 
 import { HostError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, Facts, ResourceType } from '../core/resource.js';
