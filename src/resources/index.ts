@@ -5,6 +5,7 @@ import { cmd } from './cmd.js';
 import { directory } from './directory.js';
 import { file } from './file.js';
 import { group } from './group.js';
+import { pkg } from './package.js';
 import { service } from './service.js';
 import { user } from './user.js';
 
@@ -13,6 +14,7 @@ export const resourceTypes: Record<string, ResourceType> = {
   directory,
   file,
   group,
+  package: pkg,
   service,
   user,
 };
