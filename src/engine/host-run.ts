@@ -12,7 +12,7 @@ import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
 import type { ExecResult, Held, Transport } from '../transport/transport.js';
 import { gatherFacts } from './facts.js';
-import { acquireRunLock, addPending, clearPending, journalQuery } from './host-state.js';
+import { acquireRunLock, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
 export interface HostEvent {
@@ -29,6 +29,8 @@ export interface HostRunOptions {
   signal: AbortSignal;
   /** Seconds to wait for another run's lock; undefined refuses at once. */
   waitLock?: number;
+  /** converge's state directory on the host (lock, journal); /var/lib/converge by default. */
+  stateDir?: string;
   /** Opens a fresh transport to the same host (for ApplyContext.canReconnect). */
   reconnect?(): Promise<Transport>;
   onEvent?(e: HostEvent): void;
@@ -58,7 +60,11 @@ export class HostRun {
     private readonly graph: Graph,
     private readonly transport: Transport,
     private readonly opts: HostRunOptions,
-  ) {}
+  ) {
+    this.stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+  }
+
+  private readonly stateDir: string;
 
   private event(phase: HostPhase, extra: Partial<HostEvent> = {}): void {
     this.opts.onEvent?.({ host: this.host.name, phase, ...extra });
@@ -102,7 +108,7 @@ export class HostRun {
   /** Facts for some resources (one exec per run-as user), then their pure plans. */
   private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
     const requests: { owner: Resource | typeof JOURNAL; queries: Record<string, any> }[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
-    if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery } });
+    if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir) } });
     const { facts, unavailable } = await gatherFacts(this.transport, requests, this.opts.signal);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
@@ -154,7 +160,7 @@ export class HostRun {
     try {
       if (!this.opts.check && this.somethingToDo()) {
         this.event('waiting-lock');
-        const got = await acquireRunLock(this.transport, this.opts.waitLock);
+        const got = await acquireRunLock(this.transport, this.stateDir, this.opts.waitLock);
         lock = got.held;
         // Another run went first: what we planned may no longer hold.
         if (got.waited) this.planned = await this.plan(order, true);
@@ -232,14 +238,14 @@ export class HostRun {
     const ids = changed.flatMap((c) => this.graph.downstream(c).filter((e) => e.kind === 'watch' || e.kind === 'onchanges').map((e) => e.to.id));
     const fresh = [...new Set(ids)].filter((id) => !this.pending.has(id));
     if (!fresh.length) return;
-    await addPending(this.transport, fresh);
+    await addPending(this.transport, this.stateDir, fresh);
     fresh.forEach((id) => this.pending.add(id));
   }
 
   private async react(r: Resource, p: Planned, ctx: ApplyContext, triggers: string[]): Promise<string[]> {
     if (!triggers.length || !r.type.onWatch) return [];
     const did = await r.type.onWatch(r.spec, p.facts, p.changes, ctx);
-    if (this.pending.delete(r.id)) await clearPending(this.transport, r.id);
+    if (this.pending.delete(r.id)) await clearPending(this.transport, this.stateDir, r.id);
     return did ? [`${did} (${triggers.join('; ')})`] : [];
   }
 

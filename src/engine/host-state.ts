@@ -12,26 +12,28 @@ import type { FactQuery } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { Held, Transport } from '../transport/transport.js';
 
-export const STATE_DIR = '/var/lib/converge';
-const JOURNAL = `${STATE_DIR}/pending`;
-const LOCK = `${STATE_DIR}/run.lock`;
-const OWNER = `${STATE_DIR}/run.owner`;
+/** Where converge keeps its state on a host (a setting so tests on the controller itself can isolate it). */
+export const DEFAULT_STATE_DIR = '/var/lib/converge';
 
-export const journalQuery: FactQuery<string[]> = {
-  key: 'converge:pending',
-  script: `cat ${JOURNAL} 2>/dev/null; true`,
-  parse: (out) => [...new Set(out.split('\n').filter(Boolean))],
-};
-
-/** Record reactions owed before anything else can interrupt the run. */
-export async function addPending(t: Transport, ids: string[]): Promise<void> {
-  const r = await t.exec(`mkdir -p ${STATE_DIR} && printf '%s\\n' ${ids.map(shq).join(' ')} >> ${JOURNAL}`);
-  if (r.code !== 0) throw new HostError(`cannot record pending reactions in ${JOURNAL}: ${r.stderr.trim()}`);
+export function journalQuery(stateDir: string): FactQuery<string[]> {
+  return {
+    key: `converge:pending:${stateDir}`,
+    script: `cat ${shq(`${stateDir}/pending`)} 2>/dev/null; true`,
+    parse: (out) => [...new Set(out.split('\n').filter(Boolean))],
+  };
 }
 
-export async function clearPending(t: Transport, id: string): Promise<void> {
-  const r = await t.exec(`[ -f ${JOURNAL} ] || exit 0; grep -vxF -- ${shq(id)} ${JOURNAL} > ${JOURNAL}.tmp; mv -f ${JOURNAL}.tmp ${JOURNAL}`);
-  if (r.code !== 0) throw new HostError(`cannot update ${JOURNAL}: ${r.stderr.trim()}`);
+/** Record reactions owed before anything else can interrupt the run. */
+export async function addPending(t: Transport, stateDir: string, ids: string[]): Promise<void> {
+  const journal = shq(`${stateDir}/pending`);
+  const r = await t.exec(`mkdir -p ${shq(stateDir)} && printf '%s\\n' ${ids.map(shq).join(' ')} >> ${journal}`);
+  if (r.code !== 0) throw new HostError(`cannot record pending reactions in ${stateDir}/pending: ${r.stderr.trim()}`);
+}
+
+export async function clearPending(t: Transport, stateDir: string, id: string): Promise<void> {
+  const j = shq(`${stateDir}/pending`);
+  const r = await t.exec(`[ -f ${j} ] || exit 0; grep -vxF -- ${shq(id)} ${j} > ${j}.tmp; mv -f ${j}.tmp ${j}`);
+  if (r.code !== 0) throw new HostError(`cannot update ${stateDir}/pending: ${r.stderr.trim()}`);
 }
 
 export interface LockResult {
@@ -44,15 +46,17 @@ export interface LockResult {
  * Take the host's run lock. Busy: refuse, or with waitSeconds wait that long.
  * The owner line (controller host, pid, start) tells a refused user who holds it.
  */
-export async function acquireRunLock(t: Transport, waitSeconds: number | undefined): Promise<LockResult> {
+export async function acquireRunLock(t: Transport, stateDir: string, waitSeconds: number | undefined): Promise<LockResult> {
+  const dir = shq(stateDir);
+  const owner_ = shq(`${stateDir}/run.owner`);
   const owner = `${hostname()} pid ${process.pid} since ${new Date().toISOString()}`;
   const busy = waitSeconds === undefined ? 'echo "busy $who"; exit 0' : `echo "waiting for $who" >&2; flock -w ${Math.max(1, Math.round(waitSeconds))} 9 || { echo "busy $who"; exit 0; }; w=1`;
   const script = [
-    `mkdir -p ${STATE_DIR}`,
-    `exec 9>>${LOCK}`,
+    `mkdir -p ${dir}`,
+    `exec 9>>${shq(`${stateDir}/run.lock`)}`,
     'w=0',
-    `if ! flock -n 9; then who=$(cat ${OWNER} 2>/dev/null || echo 'an unknown run'); ${busy}; fi`,
-    `printf '%s\\n' ${shq(owner)} > ${OWNER}`,
+    `if ! flock -n 9; then who=$(cat ${owner_} 2>/dev/null || echo 'an unknown run'); ${busy}; fi`,
+    `printf '%s\\n' ${shq(owner)} > ${owner_}`,
     'echo "locked $w"',
     // Held until converge closes stdin, or its connection dies.
     'cat >/dev/null',

@@ -2,7 +2,7 @@
 // onchanges, skipped dependents, verification after apply, merged groups,
 // and check mode changing nothing.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { buildGraph } from '../../src/graph/graph.js';
 import type { Host } from '../../src/inventory/inventory.js';
 import type { Resource } from '../../src/state/compile.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import { acquireRunLock, STATE_DIR } from '../../src/engine/host-state.js';
+import { acquireRunLock } from '../../src/engine/host-state.js';
 
 interface Toy {
   name: string;
@@ -56,9 +56,12 @@ function resource(type: ResourceType<Toy>, id: string, spec: Toy, req: Partial<R
   return { id, kind: type.kind, type, spec, naturalId: type.id!(spec), requisites: { require: [], watch: [], onchanges: [], before: [], ...req }, where, at: () => where, sensitive: false };
 }
 
+/** converge's state directory "on the host": this machine, so each test file gets its own. */
+const STATE_DIR = mkdtempSync(join(tmpdir(), 'converge-state-'));
+
 async function run(resources: Resource[], check = false) {
   const transport = new LocalTransport('local');
-  const results = await new HostRun(host, buildGraph(resources), transport, { check, statesDir: '/', signal: new AbortController().signal }).run();
+  const results = await new HostRun(host, buildGraph(resources), transport, { check, statesDir: '/', stateDir: STATE_DIR, signal: new AbortController().signal }).run();
   return { byId: Object.fromEntries(results.map((r) => [r.id, r])), execs: transport.execCount };
 }
 
@@ -145,7 +148,6 @@ describe('host run', { timeout: 60_000 }, () => {
     const t = toyType(dir, calls);
     writeFileSync(join(dir, 'conf'), 'a');
     const rs = () => [resource(t, 'conf', { name: 'conf', value: 'a' }), resource(t, 'svc-owed', { name: 'svc-owed' }, { watch: ['conf'] })];
-    mkdirSync(STATE_DIR, { recursive: true });
     writeFileSync(join(STATE_DIR, 'pending'), 'svc-owed\n');
     expect((await run(rs(), true)).byId['svc-owed']).toMatchObject({ status: 'would-change', notified: ['would restart (owed by an interrupted run)'] });
     expect((await run(rs())).byId['svc-owed']).toMatchObject({ status: 'changed', notified: ['restarted (owed by an interrupted run)'] });
@@ -157,7 +159,7 @@ describe('host run', { timeout: 60_000 }, () => {
   it('refuses to apply while another run holds the host lock, and takes it once released', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
     const t = toyType(dir, []);
-    const other = await acquireRunLock(new LocalTransport('other'), undefined);
+    const other = await acquireRunLock(new LocalTransport('other'), STATE_DIR, undefined);
     try {
       await expect(run([resource(t, 'x', { name: 'x', value: '1' })])).rejects.toThrow(/another converge run holds this host's lock \(.* pid \d+ since/);
       expect(existsSync(join(dir, 'x'))).toBe(false);
