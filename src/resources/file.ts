@@ -8,6 +8,7 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
+import { atomicWriteScript } from './atomic-write.js';
 import { keyValues, metadataChanges, metadataScript, parseStat, pathImplicitAfter, statScript, type PathStat } from './fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched for a diff. */
@@ -105,27 +106,18 @@ export const file: ResourceType<FileSpec> = {
       await ctx.run({ script: `set -e\n${metadataScript(spec, p)}` }, `setting owner/mode of ${spec.path}`);
       return;
     }
-    const validate = spec.validate ? spec.validate.split('%s').join('"$tmp"') : undefined;
-    const script = [
-      'set -e',
-      `p=${p}`,
-      'd=$(dirname "$p")',
-      'mkdir -p "$d"',
-      'tmp=$(mktemp "$d/.converge-XXXXXXXX")',
-      `trap 'rm -f "$tmp"' EXIT`,
-      'cat > "$tmp"',
-      // Unmanaged metadata is kept from the old file; a new file gets 0644.
-      'if [ -f "$p" ] && [ ! -L "$p" ]; then chown --reference="$p" "$tmp"; chmod --reference="$p" "$tmp"; else chmod 0644 "$tmp"; fi',
-      metadataScript(spec, '"$tmp"'),
-      validate ? `if ! out=$( { ${validate} ; } 2>&1 ); then echo "validate failed, old file kept: $out" >&2; exit 3; fi` : '',
-      spec.backup ? 'if [ -f "$p" ]; then cp -p "$p" "$p.converge-bak-$(date +%Y%m%dT%H%M%S)"; fi' : '',
-      'sync "$tmp" 2>/dev/null || true',
-      '[ -L "$p" ] && rm -f "$p"',
-      'mv -f "$tmp" "$p"',
-      'trap - EXIT',
-    ]
-      .filter(Boolean)
-      .join('\n');
+    const script = atomicWriteScript({
+      path: p,
+      metadata: [
+        // Unmanaged metadata is kept from the old file; a new file gets 0644.
+        'if [ -f "$p" ] && [ ! -L "$p" ]; then chown --reference="$p" "$tmp"; chmod --reference="$p" "$tmp"; else chmod 0644 "$tmp"; fi',
+        metadataScript(spec, '"$tmp"'),
+      ]
+        .filter(Boolean)
+        .join('\n'),
+      validate: spec.validate ? spec.validate.split('%s').join('"$tmp"') : undefined,
+      backup: spec.backup,
+    });
     await ctx.run({ script, stdin: spec.content ?? '' }, `writing ${spec.path}`);
   },
 };

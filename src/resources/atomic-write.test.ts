@@ -1,0 +1,55 @@
+// The atomic write script run by the local sh on a temp directory: it is
+// plain POSIX sh + coreutils, the same on the controller as on a target.
+
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { shq } from '../core/shell.js';
+import { atomicWriteScript, type AtomicWrite } from './atomic-write.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'converge-atomic-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const write = (w: AtomicWrite, content: string) => spawnSync('sh', ['-c', atomicWriteScript(w)], { input: content, encoding: 'utf8' });
+
+describe('atomicWriteScript', () => {
+  it('writes stdin to a new file (creating its directory) with the given metadata', () => {
+    const p = join(dir, 'sub', 'f');
+    const r = write({ path: shq(p), metadata: 'chmod 0600 "$tmp"' }, 'hello\n');
+    expect(r.status).toBe(0);
+    expect(readFileSync(p, 'utf8')).toBe('hello\n');
+    expect(statSync(p).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(dir, 'sub'))).toEqual(['f']);
+  });
+
+  it('keeps the old file, and leaves no temp file, when validation fails', () => {
+    const p = join(dir, 'f');
+    writeFileSync(p, 'old\n');
+    const r = write({ path: shq(p), metadata: '', validate: 'grep -q good "$tmp"' }, 'bad\n');
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('validate failed, old file kept');
+    expect(readFileSync(p, 'utf8')).toBe('old\n');
+    expect(readdirSync(dir)).toEqual(['f']);
+  });
+
+  it('replaces a symlink instead of writing through it, and keeps a backup when asked', () => {
+    const target = join(dir, 'target');
+    writeFileSync(target, 'untouched\n');
+    const p = join(dir, 'link');
+    symlinkSync(target, p);
+    expect(write({ path: shq(p), metadata: '' }, 'new\n').status).toBe(0);
+    expect(lstatSync(p).isSymbolicLink()).toBe(false);
+    expect(readFileSync(p, 'utf8')).toBe('new\n');
+    expect(readFileSync(target, 'utf8')).toBe('untouched\n');
+    expect(write({ path: shq(p), metadata: '', backup: true }, 'newer\n').status).toBe(0);
+    const backups = readdirSync(dir).filter((n) => n.startsWith('link.converge-bak-'));
+    expect(backups).toHaveLength(1);
+    expect(readFileSync(join(dir, backups[0]), 'utf8')).toBe('new\n');
+    expect(readFileSync(p, 'utf8')).toBe('newer\n');
+  });
+});
