@@ -47,7 +47,8 @@ export function parseFileFacts(text: string): FileFacts {
 
 const isText = (b: Buffer) => !b.includes(0) && Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 
-function contentChange(spec: FileSpec, facts: FileFacts, sensitive: boolean): Change | undefined {
+/** The content change (with a unified diff unless sensitive or binary), or undefined when the hashes match. */
+export function contentChange(spec: FileSpec, facts: FileFacts, sensitive: boolean): Change | undefined {
   if (spec.content === undefined) return undefined;
   const after = sha256(spec.content);
   if (facts.type === 'file' && facts.sha256 === after) return undefined;

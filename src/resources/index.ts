@@ -1,20 +1,26 @@
 // The resource registry: adding a type is its file, its schema, its tests and one line here.
 
 import type { ResourceType } from '../core/resource.js';
+import { aptRepo } from './apt-repo.js';
 import { cmd } from './cmd.js';
 import { directory } from './directory.js';
 import { file } from './file.js';
 import { group } from './group.js';
 import { pkg } from './package.js';
 import { service } from './service.js';
+import { supervisorProgram } from './supervisor-program.js';
+import { unattendedUpgrades } from './unattended-upgrades.js';
 import { user } from './user.js';
 
 export const resourceTypes: Record<string, ResourceType> = {
+  apt_repo: aptRepo,
   cmd,
   directory,
   file,
   group,
   package: pkg,
   service,
+  supervisor_program: supervisorProgram,
+  unattended_upgrades: unattendedUpgrades,
   user,
 };
