@@ -2,12 +2,12 @@
 // plain POSIX sh + coreutils, the same on the controller as on a target.
 
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shq } from '../core/shell.js';
-import { atomicWriteScript, type AtomicWrite } from './atomic-write.js';
+import { atomicWriteScript, KEEP_METADATA, type AtomicWrite } from './atomic-write.js';
 
 let dir: string;
 beforeEach(() => {
@@ -51,5 +51,33 @@ describe('atomicWriteScript', () => {
     expect(backups).toHaveLength(1);
     expect(readFileSync(join(dir, backups[0]), 'utf8')).toBe('new\n');
     expect(readFileSync(p, 'utf8')).toBe('newer\n');
+  });
+
+  it('keeps the owner and mode of the file it replaces with KEEP_METADATA', () => {
+    const p = join(dir, 'sshd_config');
+    writeFileSync(p, 'old\n');
+    chmodSync(p, 0o600);
+    expect(write({ path: shq(p), metadata: KEEP_METADATA }, 'new\n').status).toBe(0);
+    expect(statSync(p).mode & 0o777).toBe(0o600);
+    expect(write({ path: shq(join(dir, 'fresh')), metadata: KEEP_METADATA }, 'x\n').status).toBe(0);
+    expect(statSync(join(dir, 'fresh')).mode & 0o777).toBe(0o644);
+  });
+
+  it('swaps a symlink to a directory for a new link, instead of making one inside that directory', () => {
+    const p = join(dir, 'current');
+    mkdirSync(join(dir, 'r1'));
+    symlinkSync('r1', p);
+    expect(write({ path: shq(p), metadata: '', symlinkTo: 'r2' }, '').status).toBe(0);
+    expect(readlinkSync(p)).toBe('r2');
+    expect(readdirSync(join(dir, 'r1'))).toEqual([]);
+    expect(readdirSync(dir).filter((n) => n.startsWith('.converge-'))).toEqual([]);
+  });
+
+  it('replaces a regular file with a link', () => {
+    const p = join(dir, 'localtime');
+    writeFileSync(p, 'a copied zone file\n');
+    expect(write({ path: shq(p), metadata: '', symlinkTo: '/usr/share/zoneinfo/Etc/UTC' }, '').status).toBe(0);
+    expect(lstatSync(p).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(p)).toBe('/usr/share/zoneinfo/Etc/UTC');
   });
 });

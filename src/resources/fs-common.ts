@@ -1,4 +1,4 @@
-// What file, directory (and later symlink) resources share: reading a
+// What file, directory and symlink resources share: reading a
 // path's type/owner/group/mode, planning metadata changes, and the implicit
 // edges to managed parent directories and owners.
 
@@ -80,12 +80,16 @@ export function metadataChanges(spec: Ownership, st: PathStat): Change[] {
   return out;
 }
 
-/** sh that sets the spec's owner/group/mode on target (a shell word, e.g. "$tmp"). */
-export function metadataScript(spec: Ownership, target: string): string {
+/**
+ * sh that sets the spec's owner/group/mode on target (a shell word, e.g. "$tmp").
+ * On a symlink (`link`) it sets the link's own owner and group: a link has no mode of its own.
+ */
+export function metadataScript(spec: Ownership, target: string, link = false): string {
+  const h = link ? '-h ' : '';
   const lines: string[] = [];
-  if (spec.owner !== undefined) lines.push(`chown ${shq(spec.owner)} ${target}`);
-  if (spec.group !== undefined) lines.push(`chgrp ${shq(spec.group)} ${target}`);
-  if (spec.mode !== undefined) lines.push(`chmod ${formatMode(parseMode(spec.mode))} ${target}`);
+  if (spec.owner !== undefined) lines.push(`chown ${h}${shq(spec.owner)} ${target}`);
+  if (spec.group !== undefined) lines.push(`chgrp ${h}${shq(spec.group)} ${target}`);
+  if (spec.mode !== undefined && !link) lines.push(`chmod ${formatMode(parseMode(spec.mode))} ${target}`);
   return lines.join('\n');
 }
 

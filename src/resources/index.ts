@@ -3,24 +3,36 @@
 import type { ResourceType } from '../core/resource.js';
 import { aptRepo } from './apt-repo.js';
 import { cmd } from './cmd.js';
+import { cron } from './cron.js';
 import { directory } from './directory.js';
 import { file } from './file.js';
 import { group } from './group.js';
+import { line } from './line.js';
+import { locale } from './locale.js';
 import { pkg } from './package.js';
 import { service } from './service.js';
 import { supervisorProgram } from './supervisor-program.js';
+import { symlink } from './symlink.js';
+import { sysctl } from './sysctl.js';
+import { timezone } from './timezone.js';
 import { unattendedUpgrades } from './unattended-upgrades.js';
 import { user } from './user.js';
 
 export const resourceTypes: Record<string, ResourceType> = {
   apt_repo: aptRepo,
   cmd,
+  cron,
   directory,
   file,
   group,
+  line,
+  locale,
   package: pkg,
   service,
   supervisor_program: supervisorProgram,
+  symlink,
+  sysctl,
+  timezone,
   unattended_upgrades: unattendedUpgrades,
   user,
 };

@@ -175,7 +175,7 @@ describe('user apply', () => {
     expect(keys.script).toContain('chmod 0600 "$tmp"');
     expect(sudo.stdin).toBe(sudoersContent('ghost'));
     expect(sudo.script.indexOf('visudo -cf "$tmp"')).toBeGreaterThan(0);
-    expect(sudo.script.indexOf('visudo -cf "$tmp"')).toBeLessThan(sudo.script.indexOf('mv -f "$tmp" "$p"'));
+    expect(sudo.script.indexOf('visudo -cf "$tmp"')).toBeLessThan(sudo.script.indexOf('mv -fT "$tmp" "$p"'));
     expect(sudo.script).toContain('chmod 0440 "$tmp"');
   });
 
