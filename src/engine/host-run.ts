@@ -11,7 +11,7 @@ import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
 import type { ExecResult, Held, Transport } from '../transport/transport.js';
-import { gatherFacts } from './facts.js';
+import { gatherFacts, type FactRequest } from './facts.js';
 import { acquireRunLock, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
@@ -106,9 +106,15 @@ export class HostRun {
   }
 
   /** Facts for some resources (one exec per run-as user), then their pure plans. */
-  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
-    const requests: { owner: Resource | typeof JOURNAL; queries: Record<string, any> }[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
+  /** What a run asks a host first: every resource's facts and the reaction journal (the benchmark's floor sends exactly this). */
+  factRequests(resources: Resource[], withJournal: boolean): FactRequest<Resource | typeof JOURNAL>[] {
+    const requests: FactRequest<Resource | typeof JOURNAL>[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
     if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir) } });
+    return requests;
+  }
+
+  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
+    const requests = this.factRequests(resources, withJournal);
     const { facts, unavailable } = await gatherFacts(this.transport, requests, this.opts.signal);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);

@@ -67,7 +67,7 @@ describe('engine on a 2-host fleet', () => {
       expect((await fleet.exec(h, 'dpkg-query -W -f "${Status}" tree')).stdout).toBe('install ok installed');
       expect((await fleet.exec(h, 'id -nG alice')).stdout.trim().split(' ').sort()).toEqual(['alice', 'developers']);
       expect((await fleet.exec(h, 'cat /etc/motd')).stdout).toContain(`${h} (app) is managed by converge.`);
-      expect((await fleet.exec(h, 'wc -l < /srv/app/migrations.log')).stdout.trim()).toBe('1');
+      expect((await fleet.exec(h, 'wc -l < /srv/app/conf/migrations.log')).stdout.trim()).toBe('1');
     }
   });
 
