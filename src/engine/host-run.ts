@@ -143,16 +143,25 @@ export class HostRun {
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
   private upstreamStatus(r: Resource) {
-    const ups = this.graph.upstream(r);
-    const st = (kind?: string) => ups.filter((e) => !kind || e.kind === kind).map((e) => ({ id: e.from.id, status: this.results.get(e.from)?.status }));
-    const fired = [...st('watch'), ...st('onchanges')].filter((u) => changedStatus(u.status)).map((u) => u.id);
+    let blocked: { id: string; status: ResourceStatus } | undefined;
+    let anyChanged = false;
+    let onchangesFired = false;
+    const fired: string[] = [];
+    for (const e of this.graph.upstream(r)) {
+      const status = this.results.get(e.from)?.status;
+      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: e.from.id, status };
+      if (!changedStatus(status)) continue;
+      anyChanged = true;
+      if (e.kind === 'watch' || e.kind === 'onchanges') fired.push(e.from.id);
+      if (e.kind === 'onchanges') onchangesFired = true;
+    }
     const owed = this.owedFromEarlier.has(r.id);
     const verb = this.opts.check ? 'would change' : 'changed';
     return {
-      blocked: st().find((u) => u.status === 'failed' || u.status === 'skipped'),
-      anyChanged: st().some((u) => changedStatus(u.status)),
+      blocked,
+      anyChanged,
       /** onchanges present and nothing triggered it */
-      gated: r.requisites.onchanges.length > 0 && !owed && !st('onchanges').some((u) => changedStatus(u.status)),
+      gated: r.requisites.onchanges.length > 0 && !owed && !onchangesFired,
       /** Why r must react, e.g. "conf changed", or none. */
       triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an interrupted run'] : [])],
     };
