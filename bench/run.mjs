@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --hosts 10] [--skip-ansible] [--sim-only] [--reps 3]
+// npm run bench [-- --hosts 10] [--skip-ansible] [--skip-sim] [--sim-only] [--reps 3]
 //
 // Converge vs Ansible on the same kind of containers (the shared baseline's
 // image: Debian 12, systemd, sshd, python3 for Ansible), running the same
@@ -274,7 +274,7 @@ function svgPlot(points) {
 
 async function main() {
   const started = Date.now();
-  const sim = [100, 1000, 5000].map((h) => simulate(h));
+  const sim = flag('skip-sim') ? [] : [100, 1000, 5000].map((h) => simulate(h));
   const result = { date: new Date().toISOString(), machine: `${sh('nproc', [])} cores, ${Math.round(Number(sh('sh', ['-c', "awk '/MemTotal/{print $2}' /proc/meminfo"])) / 1048576)} GiB`, hosts: N, reps: REPS, simulation: sim };
   if (!flag('sim-only')) {
     buildImage();
@@ -292,8 +292,8 @@ async function main() {
     noop_execs_per_host: cN?.noop_execs_per_host ?? null,
     noop_vs_floor: cN ? round(cN.noop_s / cN.floor_s) : null,
     first_apply_ratio_vs_ansible: cN && aN ? round(cN.first_apply_s / aN.first_apply_s, 3) : null,
-    sim_1000x100_cpu_s: s1000.cpu_s,
-    sim_1000x100_rss_mib: s1000.peak_rss_mib,
+    sim_1000x100_cpu_s: s1000?.cpu_s ?? null,
+    sim_1000x100_rss_mib: s1000?.peak_rss_mib ?? null,
     sim_cpu_per_host_ms: sim.map((s) => ({ hosts: s.hosts, ms: round((s.cpu_s * 1000) / s.hosts, 3) })),
     bench_wall_s: Math.round((Date.now() - started) / 1000),
   });
