@@ -2,6 +2,9 @@
 // (test/fixtures/pip_requirements/, see its README), plans from them, and
 // the one pip run apply sends.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import type { PipRequirementsSpec } from '../generated/index.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
@@ -12,6 +15,19 @@ const fx = (name: string) => fixture('pip_requirements', name) as ReturnType<typ
 const facts = (name: string) => parsePipFacts(fx(name).output);
 const plan = (name: string, over: Partial<PipRequirementsSpec> = {}) => planPip({ ...fx(name).spec, ...over }, facts(name));
 const NAMES = ['installed', 'venv-absent', 'no-pip', 'requirements-missing', 'marker'];
+
+describe('pip_requirements schema', () => {
+  const schema = JSON.parse(readFileSync(join(import.meta.dirname, '../../schemas/resources/pip_requirements.schema.json'), 'utf8'));
+  const validate = new Ajv({ strict: false }).compile(schema);
+
+  it('takes a requirements file, packages or both, and no index with find_links', () => {
+    for (const ex of schema.examples) expect(validate(ex)).toBe(true);
+    expect(validate({ venv: '/v', requirements: '/r.txt', packages: ['x'] })).toBe(true);
+    expect(validate({ venv: '/v' })).toBe(false);
+    expect(validate({ venv: '/v', packages: ['x'], find_links: '/w', index_url: 'https://pypi.example.com/simple' })).toBe(false);
+    expect(validate({ venv: '/v', packages: ['x'], index_url: 'https://pypi.example.com/simple' })).toBe(true);
+  });
+});
 
 describe('pip_requirements facts (captured)', () => {
   it('were captured with the script the resource sends, as the owner', () => {

@@ -20,8 +20,9 @@ export interface PipFacts {
   venv: boolean;
   /** Exit status of pip list, when it ran. */
   listExit?: number;
-  /** Normalized name -> installed version (or pip list's output when it failed: `listOutput`). */
+  /** Normalized name -> installed version, from pip list. */
   installed: Map<string, string>;
+  /** pip list's output as printed (its error when it failed). */
   listOutput: string;
   /** The requirements file's text, when the spec names one and the owner can read it. */
   requirements?: string;
