@@ -6,10 +6,12 @@ import { cmd } from './cmd.js';
 import { cron } from './cron.js';
 import { directory } from './directory.js';
 import { file } from './file.js';
+import { gitCheckout } from './git-checkout.js';
 import { group } from './group.js';
 import { line } from './line.js';
 import { locale } from './locale.js';
 import { pkg } from './package.js';
+import { pipRequirements } from './pip-requirements.js';
 import { service } from './service.js';
 import { sshd } from './sshd.js';
 import { supervisorProgram } from './supervisor-program.js';
@@ -19,6 +21,7 @@ import { timezone } from './timezone.js';
 import { ufw } from './ufw.js';
 import { unattendedUpgrades } from './unattended-upgrades.js';
 import { user } from './user.js';
+import { virtualenv } from './virtualenv.js';
 
 export const resourceTypes: Record<string, ResourceType> = {
   apt_repo: aptRepo,
@@ -26,10 +29,12 @@ export const resourceTypes: Record<string, ResourceType> = {
   cron,
   directory,
   file,
+  git_checkout: gitCheckout,
   group,
   line,
   locale,
   package: pkg,
+  pip_requirements: pipRequirements,
   service,
   sshd,
   supervisor_program: supervisorProgram,
@@ -39,4 +44,5 @@ export const resourceTypes: Record<string, ResourceType> = {
   ufw,
   unattended_upgrades: unattendedUpgrades,
   user,
+  virtualenv,
 };
