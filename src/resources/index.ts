@@ -11,6 +11,11 @@ import { group } from './group.js';
 import { line } from './line.js';
 import { locale } from './locale.js';
 import { pkg } from './package.js';
+import { pgConf } from './pg-conf.js';
+import { pgDatabase } from './pg-database.js';
+import { pgHba } from './pg-hba.js';
+import { pgReplica } from './pg-replica.js';
+import { pgRole } from './pg-role.js';
 import { pipRequirements } from './pip-requirements.js';
 import { service } from './service.js';
 import { sshd } from './sshd.js';
@@ -34,6 +39,11 @@ export const resourceTypes: Record<string, ResourceType> = {
   line,
   locale,
   package: pkg,
+  pg_conf: pgConf,
+  pg_database: pgDatabase,
+  pg_hba: pgHba,
+  pg_replica: pgReplica,
+  pg_role: pgRole,
   pip_requirements: pipRequirements,
   service,
   sshd,
