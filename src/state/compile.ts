@@ -70,7 +70,7 @@ function asList(v: unknown): string[] {
 
 export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, stateNames?: string[]): Resource[] {
   const vars = hostVars(host, inventory, templates);
-  const entries = tree.entries(stateNames ?? tree.statesFor(host.roles));
+  const entries = stateNames ? tree.entries(stateNames, 'apply') : tree.entries(tree.statesFor(host.roles));
   const out: Resource[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const entry of entries) {
