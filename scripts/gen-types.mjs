@@ -13,6 +13,25 @@ const check = process.argv.includes('--check');
 const schemas = join(root, 'schemas');
 const kinds = readdirSync(join(schemas, 'resources')).filter((f) => f.endsWith('.schema.json')).map((f) => f.replace('.schema.json', '')).sort();
 
+// Editors check state files as written, before rendering: any value may be a
+// template ("{{ developers }}" where a list goes), so the editor schema takes a
+// template string wherever the resource schema wants something else. The
+// engine checks the rendered values against the strict resource schemas.
+const template = { type: 'string', pattern: '\\{\\{|\\{%', description: 'A template, rendered for each host before the value is checked.' };
+const plainString = (s) => s.type === 'string' && !s.pattern && !s.enum && !s.format;
+function templated(schema) {
+  const { $schema, examples, ...s } = schema;
+  const each = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, orTemplate(v)]));
+  if (s.properties) s.properties = each(s.properties);
+  if (s.items && typeof s.items === 'object') s.items = orTemplate(s.items);
+  if (s.additionalProperties && typeof s.additionalProperties === 'object') s.additionalProperties = orTemplate(s.additionalProperties);
+  return s;
+}
+function orTemplate(s) {
+  if (plainString(s)) return s;
+  return { ...(s.description ? { description: s.description } : {}), ...(s.default !== undefined ? { default: s.default } : {}), anyOf: [templated(s), { $ref: '#/definitions/template' }] };
+}
+
 const requisite = {
   description: 'State ids (or kind:name ids) this one relates to.',
   oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
@@ -28,13 +47,14 @@ const stateSchema = {
     resources: { type: 'object', additionalProperties: { $ref: '#/definitions/entry' } },
   },
   definitions: {
+    template,
     requisite,
     entry: {
       type: 'object',
       description: 'One resource: exactly one resource-type key, plus requisites.',
       additionalProperties: false,
       properties: {
-        ...Object.fromEntries(kinds.map((k) => [k, { $ref: `resources/${k}.schema.json` }])),
+        ...Object.fromEntries(kinds.map((k) => [k, { $ref: `#/definitions/resource_${k}` }])),
         require: { $ref: '#/definitions/requisite', description: 'Apply after these.' },
         watch: { $ref: '#/definitions/requisite', description: 'Apply after these, and restart/reload (or re-run) this one when they changed.' },
         onchanges: { $ref: '#/definitions/requisite', description: 'Apply only when one of these changed in this run.' },
@@ -44,6 +64,7 @@ const stateSchema = {
       },
       oneOf: kinds.map((k) => ({ required: [k] })),
     },
+    ...Object.fromEntries(kinds.map((k) => [`resource_${k}`, templated(JSON.parse(readFileSync(join(schemas, 'resources', `${k}.schema.json`), 'utf8')))])),
   },
 };
 
