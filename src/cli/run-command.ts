@@ -72,9 +72,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
       maxFail: args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0),
       signal: controller.signal,
       onEvent: (e) => progress.event(e),
-      onHostDone: (h) => {
-        if (!args.json) progress.hostDone(h, hostReport(h, textOpts, redactor));
-      },
+      onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
     });
     progress.finish();
     writeReport?.(redactRun(run, redactor));
