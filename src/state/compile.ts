@@ -104,7 +104,8 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
   const kind = kinds[0];
   const type = resourceTypes[kind];
 
-  if (body.when !== undefined && !templates.renderString(String(body.when), vars, () => where('when'))) return [];
+  // when: false (a YAML boolean) is as false as "{{ false }}".
+  if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return [];
   let items: unknown[] = [undefined];
   if (body.for_each !== undefined) {
     const list = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, () => where('for_each')) : body.for_each;
