@@ -11,7 +11,7 @@ export function validateCommand(args: CommonArgs): number {
   const ctx = loadContext(args);
   const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts);
   const n = prepared.reduce((s, p) => s + p.graph.order.length, 0);
-  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.dir}/top.yaml and the states of ${prepared.length} host(s) (${n} resources)\n`);
+  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.top.file} and the states of ${prepared.length} host(s) (${n} resources)\n`);
   return 0;
 }
 

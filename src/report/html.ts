@@ -4,7 +4,7 @@
 // its changes and diffs in collapsible sections. Built from the redacted run.
 
 import { countStatuses, type HostResult, type ResourceResult, type RunResult } from '../core/result.js';
-import { formatValue } from './text.js';
+import { diffBody, formatValue, reasonText } from './text.js';
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -22,8 +22,7 @@ pre.diff .add{color:#070} pre.diff .del{color:#b00} pre.diff .file{font-weight:b
 const lineClass = (l: string) => (/^(---|\+\+\+) /.test(l) ? 'file' : l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : '');
 
 function diffHtml(diff: string): string {
-  const lines = diff.trimEnd().split('\n').slice(2);
-  return `<pre class="diff">${lines.map((l) => `<span class="${lineClass(l)}">${esc(l)}</span>`).join('\n')}</pre>`;
+  return `<pre class="diff">${diffBody(diff).map((l) => `<span class="${lineClass(l)}">${esc(l)}</span>`).join('\n')}</pre>`;
 }
 
 function resourceHtml(r: ResourceResult): string {
@@ -31,7 +30,7 @@ function resourceHtml(r: ResourceResult): string {
     .map((c) => `<li><code>${esc(c.path)}</code>: ${esc(formatValue(c, c.before))} &rarr; ${esc(formatValue(c, c.after))}${c.sensitive ? ' (sensitive)' : ''}${c.diff ? `<details class="diff"><summary>diff</summary>${diffHtml(c.diff)}</details>` : ''}</li>`)
     .join('');
   const hint = r.hint ? `<div class="hint">hint: ${esc(r.hint)}</div>` : '';
-  return `<details class="resource" data-id="${esc(r.id)}"><summary><span class="${r.status}">${esc(r.status)}</span> <b>${esc(r.id)}</b> <code>${esc(r.naturalId)}</code>: ${esc(r.reason)}</summary>${hint}<ul>${changes}</ul></details>`;
+  return `<details class="resource" data-id="${esc(r.id)}"><summary><span class="${r.status}">${esc(r.status)}</span> <b>${esc(r.id)}</b> <code>${esc(r.naturalId)}</code>: ${esc(reasonText(r))}</summary>${hint}<ul>${changes}</ul></details>`;
 }
 
 function hostHtml(h: HostResult): string {

@@ -40,7 +40,8 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
       event(e) {
         if (last.get(e.host) === e.phase) return;
         last.set(e.host, e.phase);
-        out.write(`[${elapsed()}] ${e.host}: ${describe(e)}\n`);
+        // The phase's size, not its first resource: that one is done long before the next line.
+        out.write(`[${elapsed()}] ${e.host}: ${e.total === undefined ? e.phase : `${e.phase} ${e.total} resource(s)`}\n`);
       },
       hostDone: (_h, report) => printReport(report),
       finish() {},

@@ -93,7 +93,7 @@ describe('progress, reports and graph on a real host', () => {
     const lines = r.stderr.trimEnd().split('\n');
     for (const l of lines) expect(l).toMatch(/^\[\d+\.\ds\] (web-1|gone-1): \S/);
     const phases = (host: string) => lines.filter((l) => l.includes(` ${host}: `)).map((l) => l.replace(/^.*?: /, ''));
-    expect(phases('web-1')).toEqual(['connecting', 'facts', 'applying 0/6 app-dir', 'done']);
+    expect(phases('web-1')).toEqual(['connecting', 'facts', 'applying 6 resource(s)', 'done']);
     expect(phases('gone-1')).toEqual(['connecting', 'failed']);
     // Reports and the summary go to stdout.
     expect(r.stdout).toMatch(/^web-1 {2}unchanged/m);
