@@ -99,7 +99,11 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
     throw new InputError({ message: `unknown resource type or field "${unknown[0]}"`, where: where(unknown[0]), hint: `resource types: ${Object.keys(resourceTypes).join(', ')}; other fields: ${[...META].join(', ')}` });
   }
   if (kinds.length !== 1) {
-    throw new InputError({ message: kinds.length ? `has ${kinds.length} resource types (${kinds.join(', ')}); one entry holds exactly one` : 'has no resource type', where: where(), hint: 'split it into one entry per resource' });
+    throw new InputError(
+      kinds.length
+        ? { message: `has ${kinds.length} resource types (${kinds.join(', ')}); one entry holds exactly one`, where: where(), hint: 'split it into one entry per resource' }
+        : { message: 'has no resource type', where: where(), hint: `give it one, e.g. ${rawId}: { file: { path: /etc/motd } }; the types are ${Object.keys(resourceTypes).join(', ')}` },
+    );
   }
   const kind = kinds[0];
   const type = resourceTypes[kind];
