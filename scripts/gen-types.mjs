@@ -19,17 +19,25 @@ const kinds = readdirSync(join(schemas, 'resources')).filter((f) => f.endsWith('
 // engine checks the rendered values against the strict resource schemas.
 const template = { type: 'string', pattern: '\\{\\{|\\{%', description: 'A template, rendered for each host before the value is checked.' };
 const plainString = (s) => s.type === 'string' && !s.pattern && !s.enum && !s.format;
-function templated(schema) {
-  const { $schema, examples, ...s } = schema;
-  const each = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, orTemplate(v)]));
-  if (s.properties) s.properties = each(s.properties);
-  if (s.items && typeof s.items === 'object') s.items = orTemplate(s.items);
-  if (s.additionalProperties && typeof s.additionalProperties === 'object') s.additionalProperties = orTemplate(s.additionalProperties);
-  return s;
-}
-function orTemplate(s) {
-  if (plainString(s)) return s;
-  return { ...(s.description ? { description: s.description } : {}), ...(s.default !== undefined ? { default: s.default } : {}), anyOf: [templated(s), { $ref: '#/definitions/template' }] };
+/**
+ * A resource schema as the editor schema holds it, under #/definitions/<at>:
+ * every non-plain-string value may also be a template, and the resource's
+ * own local $refs (#/definitions/x) point into its new place.
+ */
+function templated(schema, at) {
+  const walk = (node) => {
+    const { $schema, examples, ...s } = node;
+    if (typeof s.$ref === 'string' && s.$ref.startsWith('#/')) s.$ref = `#/definitions/${at}/${s.$ref.slice(2)}`;
+    const each = (o, f) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+    if (s.properties) s.properties = each(s.properties, orTemplate);
+    if (s.definitions) s.definitions = each(s.definitions, walk);
+    if (s.items && typeof s.items === 'object') s.items = orTemplate(s.items);
+    if (s.additionalProperties && typeof s.additionalProperties === 'object') s.additionalProperties = orTemplate(s.additionalProperties);
+    for (const k of ['oneOf', 'anyOf', 'allOf']) if (Array.isArray(s[k])) s[k] = s[k].map(walk);
+    return s;
+  };
+  const orTemplate = (s) => (plainString(s) ? s : { ...(s.description ? { description: s.description } : {}), ...(s.default !== undefined ? { default: s.default } : {}), anyOf: [walk(s), { $ref: '#/definitions/template' }] });
+  return walk(schema);
 }
 
 const requisite = {
@@ -64,7 +72,7 @@ const stateSchema = {
       },
       oneOf: kinds.map((k) => ({ required: [k] })),
     },
-    ...Object.fromEntries(kinds.map((k) => [`resource_${k}`, templated(JSON.parse(readFileSync(join(schemas, 'resources', `${k}.schema.json`), 'utf8')))])),
+    ...Object.fromEntries(kinds.map((k) => [`resource_${k}`, templated(JSON.parse(readFileSync(join(schemas, 'resources', `${k}.schema.json`), 'utf8')), `resource_${k}`)])),
   },
 };
 
