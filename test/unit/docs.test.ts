@@ -19,7 +19,9 @@ import { runCli } from './run-cli.js';
 import { writeTree } from './tree.js';
 
 const ROOT = join(SCHEMAS_DIR, '..');
-const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+// Prose docs only: resources.md and cli.md are generated from the code (and quote other tools' flags in schema descriptions).
+const GENERATED = ['resources.md', 'cli.md'];
+const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md') && !GENERATED.includes(f)).map((f) => `docs/${f}`)];
 const read = (f: string) => readFileSync(join(ROOT, f), 'utf8');
 const FLAG = /(?<![\w-])--[a-z][a-z-]*/g;
 
