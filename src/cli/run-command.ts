@@ -48,19 +48,22 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const writeReport = args.report ? reportWriter(args.report) : undefined;
   const ctx = loadContext(args);
   const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, args.stateNames);
+  const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
+  const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);
+  const textOpts = { diff: args.diff, verbose: args.verbose, color: !args.json && useColor(process.stdout) };
+  const redactor = ctx.inventory.redactor;
+  const progress = createProgress(args.progress ?? (process.stderr.isTTY ? 'tty' : 'plain'), prepared.map((p) => p.host.name), process.stderr, useColor(process.stderr));
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts > 1) process.exit(130);
-    process.stderr.write(`\n${sig}: stopping at a safe point (commands in flight finish; nothing new starts). Press Ctrl-C again to quit at once.\n`);
+    // Through the progress display, so the live lines do not draw over it.
+    progress.note(`${sig}: stopping at a safe point (commands in flight finish; nothing new starts). Press Ctrl-C again to quit at once.`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const textOpts = { diff: args.diff, verbose: args.verbose, color: !args.json && useColor(process.stdout) };
-  const redactor = ctx.inventory.redactor;
-  const progress = createProgress(args.progress ?? (process.stderr.isTTY ? 'tty' : 'plain'), prepared.map((p) => p.host.name), process.stderr, useColor(process.stderr));
   try {
     const run = await runFleet(prepared, {
       check: args.check,
@@ -68,8 +71,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
       statesDir: ctx.tree.dir,
       acceptNewHostKeys: args.acceptNewHostKeys,
       waitLock: args.waitLock,
-      batchSize: args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1),
-      maxFail: args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0),
+      batchSize,
+      maxFail,
       signal: controller.signal,
       onEvent: (e) => progress.event(e),
       onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),

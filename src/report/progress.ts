@@ -15,6 +15,8 @@ export interface Progress {
   event(e: HostEvent): void;
   /** A host finished; its report (none with --json) is printed above the live lines. */
   hostDone(h: HostResult, report?: string): void;
+  /** A message for the person watching (e.g. on Ctrl-C), printed above the live lines. */
+  note(text: string): void;
   finish(): void;
 }
 
@@ -32,7 +34,8 @@ const printReport = (report?: string) => {
 export function createProgress(mode: ProgressMode, hostNames: string[], out: NodeJS.WriteStream, color: boolean): Progress {
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
-  if (mode === 'none') return { event() {}, hostDone: (_h, report) => printReport(report), finish() {} };
+  const note = (text: string) => void out.write(`${text}\n`);
+  if (mode === 'none') return { event() {}, hostDone: (_h, report) => printReport(report), note, finish() {} };
   if (mode === 'plain') {
     // One line per phase a host enters, not one per resource: a log stays readable for a large fleet.
     const last = new Map<string, string>();
@@ -44,6 +47,7 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
         out.write(`[${elapsed()}] ${e.host}: ${e.total === undefined ? e.phase : `${e.phase} ${e.total} resource(s)`}\n`);
       },
       hostDone: (_h, report) => printReport(report),
+      note,
       finish() {},
     };
   }
@@ -80,6 +84,11 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
         live.clear();
         printReport(report);
       }
+      render();
+    },
+    note(text) {
+      live.clear();
+      note(text);
       render();
     },
     finish() {

@@ -186,6 +186,17 @@ describe('progress, reports and graph on a real host', () => {
       expect(md).not.toContain('edited-by-hand');
     });
 
+    it('Ctrl-C on a terminal: the notice shows above the live lines, the run stops at a safe point', async () => {
+      writeFileSync(join(fleet.dir, 'states/slow.yaml'), 'resources:\n  slow:\n    cmd: { run: "sleep 3; touch /srv/slow", creates: /srv/slow }\n  after-slow:\n    file: { path: /srv/after-slow, content: "x\\n" }\n');
+      const r = await runInTerminal([process.execPath, BIN, 'apply', 'slow', '-i', inv, '--target', 'web-1'], { cwd: fleet.dir, env: ENV, interruptWhen: /^ {2}web-1 +applying 0\/2 slow$/m });
+      expect(r.code, r.final).toBe(130);
+      expect(r.final).toMatch(/^SIGINT: stopping at a safe point/m);
+      expect(r.final.match(/^fleet: /gm), r.final).toHaveLength(1);
+      expect(r.final).toMatch(/^ {2}- after-slow \[file:\/srv\/after-slow\] skipped: not attempted: the run was interrupted$/m);
+      expect(r.final).toMatch(/INTERRUPTED/);
+      expect((await fleet.exec('web-1', 'test -e /srv/after-slow; echo $?')).stdout.trim()).toBe('1');
+    });
+
     it('graph --check colours each resource by what the check found', async () => {
       const r = await cli('graph', 'web-1', '--check');
       expect(r.code, r.stderr).toBe(0);

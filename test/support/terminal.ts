@@ -18,13 +18,25 @@ export interface TerminalRun {
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+export interface TerminalOptions {
+  cwd: string;
+  env?: Record<string, string>;
+  cols?: number;
+  rows?: number;
+  pollMs?: number;
+  timeoutMs?: number;
+  /** Press Ctrl-C once, as soon as the screen matches. */
+  interruptWhen?: RegExp;
+}
+
 /** Runs argv in a cols x rows terminal, polling the screen every pollMs until the command exits. */
-export async function runInTerminal(argv: string[], opts: { cwd: string; env?: Record<string, string>; cols?: number; rows?: number; pollMs?: number; timeoutMs?: number }): Promise<TerminalRun> {
+export async function runInTerminal(argv: string[], opts: TerminalOptions): Promise<TerminalRun> {
   const socket = `converge-test-${process.pid}-${++sessions}`;
   const tmux = (...args: string[]) => run('tmux', ['-L', socket, '-f', '/dev/null', ...args]);
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${shq(v)}`).join(' ');
-  // The shell prints the exit code and then waits, so the last screen stays readable.
-  const script = `env ${env} ${argv.map(shq).join(' ')}; echo "[exit $?]"; exec sleep 3600`;
+  // The shell prints the exit code and then waits, so the last screen stays readable. Its
+  // INT trap keeps it alive through a Ctrl-C (the command, started after, gets the default).
+  const script = `trap true INT; env ${env} ${argv.map(shq).join(' ')}; echo "[exit $?]"; exec sleep 3600`;
   await tmux('new-session', '-d', '-s', 't', '-x', String(opts.cols ?? 160), '-y', String(opts.rows ?? 40), '-c', opts.cwd, script);
   const screens: string[] = [];
   try {
@@ -32,6 +44,10 @@ export async function runInTerminal(argv: string[], opts: { cwd: string; env?: R
     for (;;) {
       const screen = (await tmux('capture-pane', '-p', '-t', 't')).stdout.replace(/\s+$/, '');
       if (screen !== screens.at(-1)) screens.push(screen);
+      if (opts.interruptWhen?.test(screen)) {
+        await tmux('send-keys', '-t', 't', 'C-c');
+        opts = { ...opts, interruptWhen: undefined };
+      }
       const exit = /^\[exit (\d+)\]$/m.exec(screen);
       if (exit) return { screens, final: screen, code: Number(exit[1]) };
       if (Date.now() > deadline) throw new Error(`command did not finish in time; last screen:\n${screen}`);

@@ -1,8 +1,8 @@
 // The prose docs describe the code, so they are checked against it:
 //  - every converge command and --flag they mention exists in the yargs
-//    definitions (the same help text docs/cli.md is made from), for that
-//    command when the line names one; flags of `npm run demo` exist in
-//    scripts/demo.mjs;
+//    definitions (the same help text docs/cli.md is made from): for that
+//    command on a `converge CMD ...` line, for some command when a flag is
+//    named on its own; flags of `npm run demo` exist in scripts/demo.mjs;
 //  - every example file they show under a path comment (`# states/web.yaml`,
 //    `# inventory.yaml`, `{# states/x.j2 #}`) is written into a tree per doc,
 //    and that tree must pass `converge validate` and the editor schemas.
@@ -24,9 +24,6 @@ const GENERATED = ['resources.md', 'cli.md'];
 const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md') && !GENERATED.includes(f)).map((f) => `docs/${f}`)];
 const read = (f: string) => readFileSync(join(ROOT, f), 'utf8');
 const FLAG = /(?<![\w-])--[a-z][a-z-]*/g;
-
-/** Other programs whose flags the docs may show: a command line or code span starting with one is not converge's. */
-const OTHER_TOOLS = /^(\$ )?(sudo )?(ansible|ansible-playbook|salt|salt-call|salt-ssh|apt-get|apt|ssh|ssh-keygen|ssh-keyscan|docker|git|curl|bash|sh|systemctl|npm (ci|install|test|link)|node|alias|cat|sed|grep|echo|mkdir|cd|export|sudo -i|tmux|chromium)\b/;
 
 /** Command lines and code spans of a markdown text, with the line they are on. */
 function snippets(text: string): { code: string; line: number }[] {
@@ -76,9 +73,10 @@ describe('prose docs name only what the code has', () => {
         for (const f of flags.filter((f) => code.indexOf(f) > code.indexOf(' -- '))) if (!demoFlags.has(f)) problems.push(`${where}: scripts/demo.mjs has no ${f}`);
       } else if (cmd && COMMANDS.includes(cmd[1])) {
         for (const f of flags) if (!options.get(cmd[1])!.has(f)) problems.push(`${where}: converge ${cmd[1]} has no ${f}`);
-      } else if (!OTHER_TOOLS.test(code)) {
+      } else if (code.startsWith('--')) {
+        // A flag on its own, as prose names one: some converge command (or the demo) must have it.
         for (const f of flags) if (!all.has(f) && !demoFlags.has(f)) problems.push(`${where}: neither converge nor the demo has ${f}`);
-      }
+      } // else: another program's command line (apt-get, ssh-keygen, salt ...), not ours to check
     }
     expect(problems).toEqual([]);
   });
