@@ -11,7 +11,7 @@ import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
 import type { ExecResult, Held, Transport } from '../transport/transport.js';
-import { gatherFacts } from './facts.js';
+import { gatherFacts, type FactRequest } from './facts.js';
 import { acquireRunLock, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
@@ -106,9 +106,15 @@ export class HostRun {
   }
 
   /** Facts for some resources (one exec per run-as user), then their pure plans. */
-  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
-    const requests: { owner: Resource | typeof JOURNAL; queries: Record<string, any> }[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
+  /** What a run asks a host first: every resource's facts and the reaction journal (the benchmark's floor sends exactly this). */
+  factRequests(resources: Resource[], withJournal: boolean): FactRequest<Resource | typeof JOURNAL>[] {
+    const requests: FactRequest<Resource | typeof JOURNAL>[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
     if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir) } });
+    return requests;
+  }
+
+  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
+    const requests = this.factRequests(resources, withJournal);
     const { facts, unavailable } = await gatherFacts(this.transport, requests, this.opts.signal);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
@@ -137,16 +143,25 @@ export class HostRun {
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
   private upstreamStatus(r: Resource) {
-    const ups = this.graph.upstream(r);
-    const st = (kind?: string) => ups.filter((e) => !kind || e.kind === kind).map((e) => ({ id: e.from.id, status: this.results.get(e.from)?.status }));
-    const fired = [...st('watch'), ...st('onchanges')].filter((u) => changedStatus(u.status)).map((u) => u.id);
+    let blocked: { id: string; status: ResourceStatus } | undefined;
+    let anyChanged = false;
+    let onchangesFired = false;
+    const fired: string[] = [];
+    for (const e of this.graph.upstream(r)) {
+      const status = this.results.get(e.from)?.status;
+      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: e.from.id, status };
+      if (!changedStatus(status)) continue;
+      anyChanged = true;
+      if (e.kind === 'watch' || e.kind === 'onchanges') fired.push(e.from.id);
+      if (e.kind === 'onchanges') onchangesFired = true;
+    }
     const owed = this.owedFromEarlier.has(r.id);
     const verb = this.opts.check ? 'would change' : 'changed';
     return {
-      blocked: st().find((u) => u.status === 'failed' || u.status === 'skipped'),
-      anyChanged: st().some((u) => changedStatus(u.status)),
+      blocked,
+      anyChanged,
       /** onchanges present and nothing triggered it */
-      gated: r.requisites.onchanges.length > 0 && !owed && !st('onchanges').some((u) => changedStatus(u.status)),
+      gated: r.requisites.onchanges.length > 0 && !owed && !onchangesFired,
       /** Why r must react, e.g. "conf changed", or none. */
       triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an interrupted run'] : [])],
     };

@@ -11,10 +11,12 @@ import { line } from './line.js';
 import { locale } from './locale.js';
 import { pkg } from './package.js';
 import { service } from './service.js';
+import { sshd } from './sshd.js';
 import { supervisorProgram } from './supervisor-program.js';
 import { symlink } from './symlink.js';
 import { sysctl } from './sysctl.js';
 import { timezone } from './timezone.js';
+import { ufw } from './ufw.js';
 import { unattendedUpgrades } from './unattended-upgrades.js';
 import { user } from './user.js';
 
@@ -29,10 +31,12 @@ export const resourceTypes: Record<string, ResourceType> = {
   locale,
   package: pkg,
   service,
+  sshd,
   supervisor_program: supervisorProgram,
   symlink,
   sysctl,
   timezone,
+  ufw,
   unattended_upgrades: unattendedUpgrades,
   user,
 };

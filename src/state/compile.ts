@@ -32,6 +32,17 @@ export interface Resource {
   sensitive: boolean;
 }
 
+const fleetViews = new WeakMap<Inventory, unknown[]>();
+/** Every host's name, address, roles and vars: built once per inventory, shared by all hosts' vars. */
+function fleetView(inventory: Inventory): unknown[] {
+  let view = fleetViews.get(inventory);
+  if (!view) {
+    view = inventory.hosts.map((h) => ({ name: h.name, address: h.address, roles: h.roles, vars: h.vars }));
+    fleetViews.set(inventory, view);
+  }
+  return view;
+}
+
 /**
  * The vars a host's states see: its merged vars, `host`, and `fleet` (every
  * host with its address and roles, e.g. for a load balancer's backends).
@@ -42,7 +53,7 @@ export function hostVars(host: Host, inventory: Inventory, templates: Templates)
   let vars: Vars = {
     ...host.vars,
     host: { name: host.name, address: host.address, roles: host.roles },
-    fleet: inventory.hosts.map((h) => ({ name: h.name, address: h.address, roles: h.roles, vars: h.vars })),
+    fleet: fleetView(inventory),
   };
   for (let pass = 0; pass < 4 && JSON.stringify(host.vars).includes('{{'); pass++) {
     const next = { ...vars, ...(templates.renderValue(host.vars, vars, () => ({ file: inventory.file, host: host.name })) as Vars) };
