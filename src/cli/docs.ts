@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SCHEMAS_DIR } from '../state/schemas.js';
-import { buildCli } from './main.js';
+import { buildCli, COMMANDS } from './main.js';
 
 interface PropSchema {
   $ref?: string;
@@ -71,8 +71,6 @@ export function resourceDocs(): string {
   }
   return out.join('\n') + '\n';
 }
-
-const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'init'];
 
 function helpOf(args: string[]): Promise<string> {
   const { cli } = buildCli([]);

@@ -17,7 +17,8 @@ export interface FactRequest<R> {
 export function batchScript(queries: FactQuery[], token: string): string {
   const parts = ['exec 2>/dev/null', 'LC_ALL=C; export LC_ALL'];
   for (const q of queries) {
-    parts.push(`printf '%s\\n' '${marker(token, q.key)}'`, `(\n${q.script}\n)`, `printf '\\n%s\\n' '${marker(token, 'end')}'`);
+    // stdin is the batch itself: a query must never read (and swallow) the rest of it
+    parts.push(`printf '%s\\n' '${marker(token, q.key)}'`, `(\n${q.script}\n) </dev/null`, `printf '\\n%s\\n' '${marker(token, 'end')}'`);
   }
   return parts.join('\n') + '\n';
 }

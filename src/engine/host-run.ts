@@ -18,8 +18,10 @@ export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | '
 export interface HostEvent {
   host: string;
   phase: HostPhase;
+  /** Resources finished so far, of total. */
   done?: number;
   total?: number;
+  /** The resource being planned or applied now. */
   resource?: string;
 }
 
@@ -85,7 +87,7 @@ export class HostRun {
         const res = await exec(cmd);
         if (res.code !== 0) {
           const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
-          throw new HostError(`${purpose} failed (exit ${res.code})${detail ? `: ${detail}` : ''}`);
+          throw new HostError(`${purpose} failed (exit ${res.code})${detail ? `: ${detail}` : ''}`, `fix what the output names on ${this.host.name} (or in this resource's state), then run again; --check shows what is left to do`);
         }
         return res;
       },
@@ -138,7 +140,9 @@ export class HostRun {
   }
 
   private record(r: Resource, status: ResourceStatus, reason: string, started: number, extra: Partial<ResourceResult> = {}): void {
-    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs: Date.now() - started, ...extra });
+    // Every failure says what to do next, even when the code that failed had no better hint.
+    const hint = extra.hint ?? (status === 'failed' ? `fix the cause named above on ${this.host.name}, or change the resource at ${r.where.file}:${r.where.line}, then run again` : undefined);
+    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs: Date.now() - started, ...extra, hint });
   }
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
@@ -180,16 +184,15 @@ export class HostRun {
         // Another run went first: what we planned may no longer hold.
         if (got.waited) this.planned = await this.plan(order, true);
       }
-      let done = 0;
       const phase = this.opts.check ? 'planning' : 'applying';
-      this.event(phase, { done, total: order.length });
-      for (const r of order) {
+      for (const [done, r] of order.entries()) {
+        // Before, not after: a slow resource shows while it runs.
+        this.event(phase, { done, total: order.length, resource: r.id });
         if (!this.results.has(r)) {
           if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());
           else if (this.opts.check) this.checkOne(r);
           else await this.applyOne(r);
         }
-        this.event(phase, { done: ++done, total: order.length, resource: r.id });
       }
     } finally {
       await lock?.release();

@@ -70,7 +70,7 @@ function asList(v: unknown): string[] {
 
 export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, stateNames?: string[]): Resource[] {
   const vars = hostVars(host, inventory, templates);
-  const entries = tree.entries(stateNames ?? tree.statesFor(host.roles));
+  const entries = stateNames ? tree.entries(stateNames, 'apply') : tree.entries(tree.statesFor(host.roles));
   const out: Resource[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const entry of entries) {
@@ -99,12 +99,17 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
     throw new InputError({ message: `unknown resource type or field "${unknown[0]}"`, where: where(unknown[0]), hint: `resource types: ${Object.keys(resourceTypes).join(', ')}; other fields: ${[...META].join(', ')}` });
   }
   if (kinds.length !== 1) {
-    throw new InputError({ message: kinds.length ? `has ${kinds.length} resource types (${kinds.join(', ')}); one entry holds exactly one` : 'has no resource type', where: where(), hint: 'split it into one entry per resource' });
+    throw new InputError(
+      kinds.length
+        ? { message: `has ${kinds.length} resource types (${kinds.join(', ')}); one entry holds exactly one`, where: where(), hint: 'split it into one entry per resource' }
+        : { message: 'has no resource type', where: where(), hint: `give it one, e.g. ${rawId}: { file: { path: /etc/motd } }; the types are ${Object.keys(resourceTypes).join(', ')}` },
+    );
   }
   const kind = kinds[0];
   const type = resourceTypes[kind];
 
-  if (body.when !== undefined && !templates.renderString(String(body.when), vars, () => where('when'))) return [];
+  // when: false (a YAML boolean) is as false as "{{ false }}".
+  if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return [];
   let items: unknown[] = [undefined];
   if (body.for_each !== undefined) {
     const list = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, () => where('for_each')) : body.for_each;
