@@ -2,13 +2,17 @@
 // npm run demo [-- --inventory inventories/demo.yaml] [--keep]
 // Starts the demo fleet described by the inventory as local containers
 // (systemd + sshd, one per host, sshd published on the host's port of
-// 127.0.0.1, all on one docker network where each host's name resolves),
-// converges it with `converge highstate`, then runs `--check` to show zero
-// drift. Without --keep the containers are removed at the end.
+// 127.0.0.1, all on one docker network whose subnet is the inventory's
+// private_network and where each host's name resolves; a host's
+// demo_publish ports, e.g. "8080:80", published on 127.0.0.1 too),
+// converges it with `converge highstate` (live per-host progress), prints
+// where the site answers, then runs `--check` to show zero drift. Without
+// --keep the containers and the network are removed at the end.
+// CONVERGE_DEMO_PREFIX names them (default converge-demo).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
@@ -18,11 +22,15 @@ const keep = args.includes('--keep');
 const invArg = args.includes('--inventory') ? args[args.indexOf('--inventory') + 1] : 'inventories/demo.yaml';
 const inventoryPath = resolve(ROOT, invArg);
 const IMAGE = process.env.CONVERGE_TEST_IMAGE ?? 'converge/test-target:1';
-const NETWORK = 'converge-demo';
+// Containers are PREFIX-<host> on the network PREFIX (another checkout's demo may use another prefix).
+const PREFIX = process.env.CONVERGE_DEMO_PREFIX ?? 'converge-demo';
+const NETWORK = PREFIX;
 const POOL = process.env.CONVERGE_TEST_APT_POOL ?? '/var/cache/converge-test/apt-archives';
 const started = Date.now();
-const log = (m) => console.log(`[demo ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${m}`);
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)}s`;
+const log = (m) => console.log(`[demo ${elapsed().padStart(5)}] ${m}`);
 const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const dockerOk = (...a) => spawnSync('docker', a, { stdio: 'ignore' }).status === 0;
 
 function preflight() {
   try {
@@ -35,6 +43,18 @@ function preflight() {
   if (b.status !== 0) process.exit(1);
 }
 
+/** The demo network with the inventory's subnet (re-made when a stale one has another). */
+function ensureNetwork(subnet) {
+  if (dockerOk('network', 'inspect', NETWORK)) {
+    const have = docker('network', 'inspect', NETWORK, '--format', '{{range .IPAM.Config}}{{.Subnet}} {{end}}').trim();
+    if (!subnet || have.split(' ').includes(subnet)) return;
+    const users = docker('network', 'inspect', NETWORK, '--format', '{{range .Containers}}{{.Name}} {{end}}').trim();
+    if (users) throw new Error(`network ${NETWORK} has subnet ${have}, not ${subnet}, and is in use by ${users}: remove those containers first`);
+    docker('network', 'rm', NETWORK);
+  }
+  docker('network', 'create', ...(subnet ? ['--subnet', subnet] : []), '--label', 'converge.demo=1', NETWORK);
+}
+
 function banner(port) {
   return new Promise((done) => {
     const s = createConnection({ host: '127.0.0.1', port });
@@ -44,18 +64,19 @@ function banner(port) {
   });
 }
 
-async function startHost(name, port) {
-  const cname = `converge-demo-${name}`;
+async function startHost(name, host) {
+  const cname = `${PREFIX}-${name}`;
   spawnSync('docker', ['rm', '-f', cname], { stdio: 'ignore' });
   mkdirSync(POOL, { recursive: true });
+  const publish = [`127.0.0.1:${host.port}:22`, ...(host.vars?.demo_publish ?? []).map((p) => `127.0.0.1:${p}`)];
   docker('run', '-d', '--name', cname, '--hostname', name, '--network', NETWORK, '--network-alias', name, '--label', 'converge.demo=1',
     '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
     '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--cgroupns=host',
     '--tmpfs', '/run', '--tmpfs', '/run/lock', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw', '-v', `${POOL}:/var/cache/converge-apt-pool`,
-    '-p', `127.0.0.1:${port}:22`, IMAGE);
-  for (let i = 0; i < 120; i++) {
+    ...publish.flatMap((p) => ['-p', p]), IMAGE);
+  for (let i = 0; i < 240; i++) {
     const ok = spawnSync('docker', ['exec', cname, 'sh', '-c', 'systemctl is-system-running --wait >/dev/null 2>&1; test -s /etc/ssh/ssh_host_ed25519_key.pub && systemctl is-active -q ssh'], { stdio: 'ignore' }).status === 0;
-    if (ok && (await banner(port))) return cname;
+    if (ok && (await banner(host.port))) return cname;
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`demo host ${name} did not come up (docker logs ${cname})`);
@@ -66,27 +87,51 @@ function converge(extra) {
   return r.status;
 }
 
+/** Where the site answers: the published ports of the host that has them. */
+function siteUrls(inv) {
+  const names = inv.vars?.server_names ?? ['localhost'];
+  const out = [];
+  for (const [name, h] of Object.entries(inv.hosts)) {
+    for (const p of h.vars?.demo_publish ?? []) {
+      const [local, remote] = p.split(':');
+      const scheme = remote === '443' ? 'https' : 'http';
+      out.push(`${scheme}://${names[0]}:${local}/  (${name}:${remote})`);
+    }
+  }
+  return out;
+}
+
 async function main() {
   preflight();
   const inv = parse(readFileSync(inventoryPath, 'utf8'));
   const hosts = Object.entries(inv.hosts);
   const knownHosts = resolve(dirname(inventoryPath), inv.defaults?.known_hosts ?? '../.cache/demo_known_hosts');
-  if (spawnSync('docker', ['network', 'inspect', NETWORK], { stdio: 'ignore' }).status !== 0) docker('network', 'create', NETWORK);
+  ensureNetwork(inv.vars?.private_network && !inv.vars.private_network.startsWith('127.') ? inv.vars.private_network : undefined);
   log(`starting ${hosts.length} host(s): ${hosts.map(([n]) => n).join(', ')}`);
-  const containers = await Promise.all(hosts.map(([name, h]) => startHost(name, h.port)));
+  const containers = await Promise.all(hosts.map(([name, h]) => startHost(name, h)));
   // Host keys read out of band (docker exec), so converge verifies them like any real host's.
   mkdirSync(dirname(knownHosts), { recursive: true });
   writeFileSync(knownHosts, hosts.map(([name, h], i) => `[127.0.0.1]:${h.port} ${docker('exec', containers[i], 'cat', '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' ')}`).join('\n') + '\n');
   log('fleet up; converging (converge highstate)');
+  const t0 = Date.now();
   const applyCode = converge([]);
-  log(`highstate exit ${applyCode}; checking for drift (converge highstate --check)`);
+  log(`highstate exit ${applyCode} after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const urls = siteUrls(inv);
+  if (applyCode === 0 && urls.length) {
+    log('the site answers at (self-signed certificate; *.localhost resolves to 127.0.0.1):');
+    for (const u of urls) log(`  ${u}`);
+    log(`  e.g. curl -k ${urls.find((u) => u.startsWith('https')) ?? urls[0]}`.replace(/\s+\(.*$/, ''));
+  }
+  log('checking for drift (converge highstate --check)');
   const checkCode = converge(['--check']);
-  log(`check exit ${checkCode} (0 = no drift)`);
+  log(`check exit ${checkCode} (0 = no drift); demo took ${elapsed()}`);
+  const inventoryRel = relative(process.cwd(), inventoryPath) || invArg;
   if (keep) {
-    log(`fleet kept. Try: npx converge highstate --inventory ${invArg} --check --diff`);
-    log(`remove it with: docker rm -f ${containers.join(' ')}`);
+    log(`fleet kept. Try: npx converge highstate --inventory ${inventoryRel} --check --diff`);
+    log(`remove it with: docker rm -f ${containers.join(' ')} && docker network rm ${NETWORK}`);
   } else {
     spawnSync('docker', ['rm', '-f', ...containers], { stdio: 'ignore' });
+    spawnSync('docker', ['network', 'rm', NETWORK], { stdio: 'ignore' });
     log('fleet removed (use --keep to leave it up)');
   }
   process.exit(applyCode === 0 && checkCode === 0 ? 0 : 1);

@@ -79,7 +79,9 @@ async function listTestContainers(): Promise<{ id: string; labels: Record<string
   const { stdout } = await docker(['ps', '-aq', '--no-trunc', '--filter', `label=${LABEL}`]);
   const ids = stdout.split('\n').filter(Boolean);
   if (ids.length === 0) return [];
-  const { stdout: json } = await docker(['inspect', ...ids]);
+  // A container another run removes in the meantime makes inspect exit 1; it
+  // still prints the others.
+  const { stdout: json } = await docker(['inspect', ...ids]).catch((e: { stdout?: string }) => ({ stdout: e.stdout || '[]' }));
   return (JSON.parse(json) as { Id: string; Created: string; Config: { Labels: Record<string, string> | null } }[]).map((c) => ({
     id: c.Id,
     labels: c.Config.Labels ?? {},

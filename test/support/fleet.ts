@@ -55,6 +55,8 @@ export interface HostEntry {
 
 export interface FleetHost extends HostEntry {
   containerId: string;
+  /** Container port -> its port on 127.0.0.1: 22 and the host's StartFleetOptions.ports. */
+  ports: Record<number, number>;
 }
 
 export interface ExecResult {
@@ -72,6 +74,8 @@ export interface StartFleetOptions {
    * Default false. Tests still reach every host on 127.0.0.1 only.
    */
   network?: boolean;
+  /** More TCP ports of some hosts to publish on 127.0.0.1 (on free ports), e.g. { 'lb-1': [80, 443] }. */
+  ports?: Record<string, number[]>;
 }
 
 export interface InventoryOptions {
@@ -119,7 +123,7 @@ const READY_COMMAND =
 class TargetContainer extends GenericContainer {
   id: string | undefined;
 
-  constructor(name: string, runId: string, aptPool: string | null, network: string | null) {
+  constructor(name: string, runId: string, aptPool: string | null, network: string | null, private readonly published: number[]) {
     super(TEST_IMAGE);
     if (network) this.withNetworkMode(network).withNetworkAliases(name);
     this.withHostname(name)
@@ -130,7 +134,7 @@ class TargetContainer extends GenericContainer {
         [LABEL_HOST]: hostname(),
         'converge.test.name': name,
       })
-      .withExposedPorts(22)
+      .withExposedPorts(...published)
       .withAddedCapabilities('SYS_ADMIN', 'NET_ADMIN', 'NET_RAW')
       .withSecurityOpt('seccomp=unconfined', 'apparmor=unconfined')
       .withTmpFs({ '/run': 'rw', '/run/lock': 'rw' })
@@ -147,8 +151,8 @@ class TargetContainer extends GenericContainer {
   protected override async beforeContainerCreated(): Promise<void> {
     // --cgroupns=host (not in @types/dockerode's HostConfig, but in the Engine API since 1.41).
     (this.hostConfig as typeof this.hostConfig & { CgroupnsMode?: string }).CgroupnsMode = 'host';
-    // Publish sshd on loopback only: tests reach hosts through 127.0.0.1, never a container IP.
-    this.hostConfig.PortBindings = { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] };
+    // Publish on loopback only: tests reach hosts through 127.0.0.1, never a container IP.
+    this.hostConfig.PortBindings = Object.fromEntries(this.published.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
   }
 
   protected override async containerCreated(containerId: string): Promise<void> {
@@ -200,8 +204,9 @@ async function createNetwork(runId: string): Promise<string> {
   return name;
 }
 
-async function startHost(name: string, runId: string, aptPool: string | null, network: string | null): Promise<{ host: FleetHost; container: StartedTestContainer }> {
-  const def = new TargetContainer(name, runId, aptPool, network);
+async function startHost(name: string, runId: string, aptPool: string | null, network: string | null, extraPorts: number[]): Promise<{ host: FleetHost; container: StartedTestContainer }> {
+  const published = [22, ...extraPorts];
+  const def = new TargetContainer(name, runId, aptPool, network, published);
   let container: StartedTestContainer;
   try {
     container = await def.start();
@@ -219,7 +224,7 @@ async function startHost(name: string, runId: string, aptPool: string | null, ne
     throw new Error(`test host ${name}: ${(err as Error).message}\n${diag}`, { cause: err });
   }
   return {
-    host: { name, address: '127.0.0.1', port, user: 'root', keyPath: TEST_KEY, containerId: container.getId() },
+    host: { name, address: '127.0.0.1', port, user: 'root', keyPath: TEST_KEY, containerId: container.getId(), ports: Object.fromEntries(published.map((p) => [p, container.getMappedPort(p)])) },
     container,
   };
 }
@@ -242,7 +247,7 @@ export async function startFleet(names: string[], opts: StartFleetOptions = {}):
   const removeNetwork = async () => {
     if (network) await docker(['network', 'rm', network]).catch(() => undefined);
   };
-  const started = await Promise.allSettled(names.map((n) => startHost(n, runId, aptPool, network)));
+  const started = await Promise.allSettled(names.map((n) => startHost(n, runId, aptPool, network, opts.ports?.[n] ?? [])));
   const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length > 0) {

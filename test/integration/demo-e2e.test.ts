@@ -1,0 +1,276 @@
+// End to end: the demo fleet of inventories/demo.yaml (balancer, two web
+// hosts, a worker, queue+cache, PostgreSQL primary and replica) on seven
+// containers, converged by the real CLI from the real state tree, then
+// proven to serve traffic: through haproxy -> nginx -> gunicorn -> Django
+// from the test process (haproxy's ports published on loopback), a 444 for
+// an unknown Host, http -> https with HSTS, a celery task sent through
+// rabbitmq writing to the primary and read on the replica, and only the
+// declared ports reachable from another host. Then: a second highstate
+// changes nothing and restarts nothing, --check sees no drift and changes
+// nothing, and drift made by hand on two hosts is named exactly by --check
+// and repaired by the next highstate.
+//
+// The inventory is inventories/demo.yaml itself, with only what differs in
+// a test fleet replaced: the ssh ports, key and known_hosts, the docker
+// network's subnet (private_network) and the published https port.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { ROOT, converge, resourcesOf, type CliResult } from '../support/cli.js';
+import { startFleet, type Fleet } from '../support/fleet.js';
+import { snapshot } from '../support/snapshot.js';
+
+const HOSTS = ['lb-1', 'web-1', 'web-2', 'worker-1', 'queue-1', 'db-1', 'db-2'];
+// The first highstate installs about 100 packages on each of seven hosts:
+// minutes on an idle 2-core machine, far more on a busy one.
+const FIRST_RUN_TIMEOUT_MS = 45 * 60_000;
+const SITE = 'myproj.localhost';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP(S) request to a published port of 127.0.0.1, with the given Host (and SNI). */
+function fetchVia(scheme: 'http' | 'https', port: number, path: string, host: string, opts: { method?: string; form?: Record<string, string> } = {}): Promise<Reply> {
+  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
+  const headers: Record<string, string> = { Host: host, Connection: 'close' };
+  if (body) Object.assign(headers, { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': String(Buffer.byteLength(body)) });
+  const common = { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers, timeout: 15_000 };
+  return new Promise((resolve, reject) => {
+    const req = scheme === 'http' ? httpRequest(common) : httpsRequest({ ...common, servername: host, rejectUnauthorized: false });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const CHECK_STATUSES = (json: any, host: string) => Object.fromEntries(Object.entries(resourcesOf(json, host)).map(([id, r]) => [id, (r as any).status]));
+const notUnchanged = (json: any) =>
+  json.hosts.flatMap((h: any) => h.resources.filter((r: any) => r.status !== 'unchanged').map((r: any) => `${h.host} ${r.id} ${r.status}`));
+
+describe('the demo fleet serves the Django site end to end', () => {
+  let fleet: Fleet;
+  let inventory: string;
+  let port80: number;
+  let port443: number;
+  let converged = false;
+  const timings: string[] = [];
+  /** Later steps prove nothing on a fleet that did not converge: they fail at once. */
+  const needConverged = () => {
+    if (!converged) throw new Error('the first highstate did not converge the fleet (see the first test)');
+  };
+
+  const sh = async (host: string, cmd: string) => {
+    const r = await fleet.exec(host, cmd);
+    expect(r.code, `${host}: ${cmd}\n${r.stdout}${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+  const run = async (label: string, ...args: string[]): Promise<CliResult> => {
+    const t = Date.now();
+    const r = await converge(['highstate', '-i', inventory, '--json', ...args]);
+    const perHost = (r.json?.hosts ?? []).map((h: any) => `${h.host} ${(h.durationMs / 1000).toFixed(0)}`).join(', ');
+    timings.push(`${label}: ${((Date.now() - t) / 1000).toFixed(0)} s (${perHost})`);
+    return r;
+  };
+  const psql = (host: string, sql: string) => sh(host, `cd / && su postgres -c "psql -XAtq -d myproj -c \\"${sql}\\""`);
+
+  beforeAll(async () => {
+    const t = Date.now();
+    fleet = await startFleet(HOSTS, { network: true, ports: { 'lb-1': [80, 443] } });
+    port80 = fleet.host('lb-1').ports[80];
+    port443 = fleet.host('lb-1').ports[443];
+    // The docker network's subnet, as the hosts see it (e.g. 172.20.0.3/16 -> 172.20.0.0/16).
+    const cidr = (await sh('lb-1', "ip -o -4 addr show eth0 | awk '{print $4}'")).trim();
+    const [addr, bits] = cidr.split('/');
+    const mask = bits === '0' ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+    const net = addr.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0) & mask;
+    const subnet = `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${bits}`;
+
+    const demo = parse(readFileSync(join(ROOT, 'inventories/demo.yaml'), 'utf8'));
+    demo.states = join(ROOT, 'states');
+    demo.defaults = { user: 'root', key: fleet.keyPath, known_hosts: fleet.knownHostsFile };
+    demo.vars.private_network = subnet;
+    demo.vars.public_https_port = port443;
+    for (const h of fleet.hosts) {
+      demo.hosts[h.name].port = h.port;
+      delete demo.hosts[h.name].vars.demo_publish;
+    }
+    inventory = join(fleet.dir, 'inventory.yaml');
+    writeFileSync(inventory, stringify(demo));
+    timings.push(`fleet start: ${((Date.now() - t) / 1000).toFixed(0)} s`);
+  });
+
+  afterAll(async () => {
+    console.log(`demo-e2e timings:\n  ${timings.join('\n  ')}`);
+    await fleet?.close();
+  });
+
+  it('converges the whole fleet', async () => {
+    const r = await run('first highstate', '--accept-new-host-keys');
+    const failed = r.json?.hosts.flatMap((h: any) => h.resources.filter((x: any) => x.status === 'failed' || x.status === 'skipped').map((x: any) => `${h.host} ${x.id}: ${x.reason}`));
+    expect(failed ?? r.stderr, r.stderr).toEqual([]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const host of HOSTS) expect(Object.values(CHECK_STATUSES(r.json, host))).toContain('changed');
+    converged = true;
+  }, FIRST_RUN_TIMEOUT_MS);
+
+  it('serves the app through haproxy -> nginx -> gunicorn over https, from both web hosts', async () => {
+    needConverged();
+    const servedBy = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await fetchVia('https', port443, '/', SITE);
+      expect(res.status, res.body).toBe(200);
+      expect(res.body).toContain('<h1>converge demo</h1>');
+      servedBy.add(/id="served-by">([^<]+)</.exec(res.body)![1]);
+      // HSTS on every https answer.
+      expect(res.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    }
+    expect([...servedBy].sort()).toEqual(['web-1', 'web-2']);
+    // Each view wrote a row on the primary.
+    expect(Number((await psql('db-1', 'SELECT count(*) FROM notes_visit')).trim())).toBeGreaterThanOrEqual(6);
+    // Static files come from nginx (collectstatic's copy), not from Django.
+    const css = await fetchVia('https', port443, '/static/notes/style.css', SITE);
+    expect(css.status).toBe(200);
+    expect(css.headers.server).toMatch(/^nginx/);
+    expect(css.body).toContain('Served by nginx from STATIC_ROOT');
+  });
+
+  it('redirects http to https and closes connections for unknown hosts without an answer', async () => {
+    needConverged();
+    const res = await fetchVia('http', port80, '/some/page?x=1', SITE);
+    expect(res.status).toBe(301);
+    expect(res.headers.location).toBe(`https://${SITE}:${port443}/some/page?x=1`);
+    // 444: nginx closes the connection; haproxy (TCP) passes the close on.
+    await expect(fetchVia('http', port80, '/', 'evil.example')).rejects.toThrow(/socket hang up|ECONNRESET/);
+    // Over TLS an unknown name is refused at the handshake.
+    await expect(fetchVia('https', port443, '/', 'evil.example')).rejects.toThrow(/alert|handshake|ECONNRESET|socket/i);
+  });
+
+  it('a celery task sent through rabbitmq writes to the primary, and the row is read on the replica', async () => {
+    needConverged();
+    const text = `e2e-${randomBytes(4).toString('hex')}`;
+    const queued = await fetchVia('https', port443, '/notes/', SITE, { method: 'POST', form: { text } });
+    expect(queued.status, queued.body).toBe(202);
+    let row = '';
+    for (let i = 0; i < 60 && !row; i++) {
+      row = (await psql('db-2', `SELECT written_by FROM notes_note WHERE text = '${text}'`)).trim();
+      if (!row) await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(row).toBe('worker-1');
+    expect((await psql('db-2', 'SELECT pg_is_in_recovery()')).trim()).toBe('t');
+    // The page reads notes from the replica.
+    const page = await fetchVia('https', port443, '/', SITE);
+    expect(page.body).toContain('read from the replica database');
+    expect(page.body).toContain(text);
+  });
+
+  it('opens only the declared ports on each host', async () => {
+    needConverged();
+    const declared: Record<string, number[]> = {
+      'lb-1': [22, 80, 443],
+      'web-1': [22, 80, 443],
+      'web-2': [22, 80, 443],
+      'worker-1': [22],
+      'queue-1': [22, 514, 5672, 6379, 11211],
+      'db-1': [22, 5432],
+      'db-2': [22, 5432],
+    };
+    for (const host of HOSTS) {
+      const status = await sh(host, 'ufw status verbose');
+      expect(status).toMatch(/^Status: active$/m);
+      expect(status).toMatch(/^Default: deny \(incoming\), allow \(outgoing\), deny \(routed\)$/m);
+      const allowed = [...status.matchAll(/^(\d+)\/tcp\s+ALLOW IN/gm)].map((m) => Number(m[1]));
+      expect([...new Set(allowed)].sort((a, b) => a - b), host).toEqual(declared[host]);
+    }
+    // From another host, every port a host listens on outside loopback is
+    // reachable exactly when it is declared (the rest time out: dropped).
+    const probe = async (from: string, to: string, ports: number[]) => {
+      const script = ports.map((p) => `(timeout 3 bash -c '</dev/tcp/${to}/${p}' 2>/dev/null && echo ${p}:open || echo ${p}:closed) &`).join('\n') + '\nwait';
+      return Object.fromEntries((await sh(from, script)).trim().split('\n').map((l) => l.split(':')).map(([p, s]) => [Number(p), s]));
+    };
+    for (const host of HOSTS) {
+      const listening = (await sh(host, "ss -Htln | awk '{print $4}'"))
+        .trim()
+        .split('\n')
+        .filter((a) => !/^(127\.|\[::1\]|::1)/.test(a))
+        .map((a) => Number(a.slice(a.lastIndexOf(':') + 1)));
+      const ports = [...new Set([...listening, ...declared[host]])];
+      const from = host === 'worker-1' ? 'web-1' : 'worker-1';
+      const seen = await probe(from, host, ports);
+      for (const p of ports) expect(`${host}:${p} ${seen[p]}`).toBe(`${host}:${p} ${declared[host].includes(p) && listening.includes(p) ? 'open' : 'closed'}`);
+    }
+  });
+
+  it('the runtime user can write the media directory and nothing of the code', async () => {
+    needConverged();
+    await sh('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/media/e2e && rm /srv/myproj/media/e2e'");
+    expect((await fleet.exec('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/src/e2e'")).code).not.toBe(0);
+    expect((await fleet.exec('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/venv/e2e'")).code).not.toBe(0);
+    expect(await sh('web-1', "ps -eo user=,args= | awk '/-m gunicorn/ && !/awk/ { print $1 }' | sort -u")).toBe('myproj-run\n');
+  });
+
+  /** When each long-running service last started, and the pids of the supervisor programs. */
+  const starts = async (host: string) =>
+    sh(
+      host,
+      'for u in $(systemctl list-units --type=service --state=running --no-legend --plain | cut -d" " -f1); do echo "$u $(systemctl show -p ActiveEnterTimestampMonotonic --value $u)"; done; ' +
+        "supervisorctl status 2>/dev/null | awk '{print $1, $4}' || true",
+    );
+
+  it('a second highstate changes nothing and restarts nothing', async () => {
+    needConverged();
+    const before = await Promise.all(HOSTS.map(starts));
+    const r = await run('second highstate');
+    expect(r.code, r.stderr).toBe(0);
+    expect(notUnchanged(r.json)).toEqual([]);
+    expect(await Promise.all(HOSTS.map(starts))).toEqual(before);
+  });
+
+  it('--check reports no drift and changes nothing', async () => {
+    needConverged();
+    const before = await Promise.all(HOSTS.map((h) => snapshot(fleet, h, ['/srv'])));
+    const r = await run('check (no drift)', '--check');
+    expect(r.code, r.stderr).toBe(0);
+    expect(notUnchanged(r.json)).toEqual([]);
+    expect(await Promise.all(HOSTS.map((h) => snapshot(fleet, h, ['/srv'])))).toEqual(before);
+  });
+
+  it('drift made by hand is named exactly by --check, which changes nothing, and the next highstate repairs it', async () => {
+    needConverged();
+    await sh('web-2', "sed -i 's/client_max_body_size 20m;/client_max_body_size 1g;/' /etc/nginx/sites-available/myproj");
+    await sh('worker-1', 'supervisorctl stop myproj-celery-worker');
+    const before = await Promise.all(HOSTS.map((h) => snapshot(fleet, h, ['/srv'])));
+
+    const check = await run('check (drift)', '--check');
+    expect(check.code, check.stderr).toBe(2);
+    // The two drifted resources, with what changed; their watchers would only react.
+    const drifted = check.json.hosts.flatMap((h: any) => h.resources.filter((x: any) => x.changes?.length).map((x: any) => [h.host, x.id, x.changes.map((c: any) => c.path)]));
+    expect(drifted).toEqual([
+      ['web-2', 'nginx-site', ['content']],
+      ['worker-1', 'celery-worker', ['running']],
+    ]);
+    expect(notUnchanged(check.json)).toEqual(['web-2 nginx-site would-change', 'web-2 nginx-service would-change', 'worker-1 celery-worker would-change']);
+    expect(await Promise.all(HOSTS.map((h) => snapshot(fleet, h, ['/srv'])))).toEqual(before);
+
+    const fix = await run('highstate (repair)');
+    expect(fix.code, fix.stderr).toBe(0);
+    expect(notUnchanged(fix.json)).toEqual(['web-2 nginx-site changed', 'web-2 nginx-service changed', 'worker-1 celery-worker changed']);
+    expect(await sh('web-2', 'grep -c "client_max_body_size 20m;" /etc/nginx/sites-available/myproj')).toBe('1\n');
+    expect(await sh('worker-1', 'supervisorctl status myproj-celery-worker')).toMatch(/RUNNING/);
+    const again = await run('check (after repair)', '--check');
+    expect(again.code, again.stderr).toBe(0);
+  });
+});
