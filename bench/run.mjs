@@ -12,7 +12,7 @@
 // bench/results/<date>.json and docs/bench-scaling.svg.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { sshBanner } from '../scripts/ssh-banner.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'ssh2';
@@ -57,15 +57,6 @@ function buildImage() {
 
 const RUNFLAGS = ['--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--tmpfs', '/run', '--tmpfs', '/run/lock', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw', '--cgroupns=host'];
 
-function banner(port) {
-  return new Promise((done) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.setTimeout(2000, () => (s.destroy(), done(false)));
-    s.on('data', (d) => (s.destroy(), done(d.toString().startsWith('SSH-'))));
-    s.on('error', () => done(false));
-  });
-}
-
 async function startHosts(prefix, n) {
   const hosts = [];
   for (let i = 1; i <= n; i++) {
@@ -78,7 +69,7 @@ async function startHosts(prefix, n) {
   for (const h of hosts) {
     for (let i = 0; i < 240; i++) {
       const ok = spawnSync('docker', ['exec', h.name, 'sh', '-c', 'systemctl is-system-running --wait >/dev/null 2>&1; systemctl is-active -q ssh'], { stdio: 'ignore' }).status === 0;
-      if (ok && (await banner(h.port))) break;
+      if (ok && (await sshBanner(h.port))) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     h.hostKey = sh('docker', ['exec', h.name, 'cat', '/etc/ssh/ssh_host_ed25519_key.pub']).split(' ').slice(0, 2).join(' ');

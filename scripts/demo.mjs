@@ -11,7 +11,7 @@
 // CONVERGE_DEMO_PREFIX names them (default converge-demo).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { sshBanner } from './ssh-banner.mjs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -55,15 +55,6 @@ function ensureNetwork(subnet) {
   docker('network', 'create', ...(subnet ? ['--subnet', subnet] : []), '--label', 'converge.demo=1', NETWORK);
 }
 
-function banner(port) {
-  return new Promise((done) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.setTimeout(2000, () => (s.destroy(), done(false)));
-    s.on('data', (d) => (s.destroy(), done(d.toString().startsWith('SSH-'))));
-    s.on('error', () => done(false));
-  });
-}
-
 async function startHost(name, host) {
   const cname = `${PREFIX}-${name}`;
   spawnSync('docker', ['rm', '-f', cname], { stdio: 'ignore' });
@@ -76,7 +67,7 @@ async function startHost(name, host) {
     ...publish.flatMap((p) => ['-p', p]), IMAGE);
   for (let i = 0; i < 240; i++) {
     const ok = spawnSync('docker', ['exec', cname, 'sh', '-c', 'systemctl is-system-running --wait >/dev/null 2>&1; test -s /etc/ssh/ssh_host_ed25519_key.pub && systemctl is-active -q ssh'], { stdio: 'ignore' }).status === 0;
-    if (ok && (await banner(host.port))) return cname;
+    if (ok && (await sshBanner(host.port))) return cname;
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`demo host ${name} did not come up (docker logs ${cname})`);
