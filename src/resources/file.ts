@@ -117,6 +117,7 @@ export const file: ResourceType<FileSpec> = {
         .join('\n'),
       validate: spec.validate ? spec.validate.split('%s').join('"$tmp"') : undefined,
       backup: spec.backup,
+      sha256: sha256(spec.content ?? ''),
     });
     await ctx.run({ script, stdin: spec.content ?? '' }, `writing ${spec.path}`);
   },
