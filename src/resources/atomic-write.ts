@@ -39,6 +39,8 @@ export function atomicWriteScript(w: AtomicWrite): string {
     `rm -f "$d"/${TEMP_GLOB}`,
     'tmp=$(mktemp "$d/.converge-XXXXXXXX")',
     `trap 'rm -f "$tmp"' EXIT`,
+    // A signal (SIGPIPE when the connection is gone and we print) runs the EXIT trap too.
+    "trap 'exit 1' HUP INT PIPE TERM",
     'cat > "$tmp"',
     w.sha256
       ? `[ "$(sha256sum < "$tmp" | cut -d' ' -f1)" = ${w.sha256} ] || { echo "the content arrived incomplete ($(wc -c < "$tmp") bytes), old file kept" >&2; exit 3; }`
