@@ -48,7 +48,7 @@ export interface Gathered<R> {
   unavailable: Map<R, string>;
 }
 
-export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[], signal?: AbortSignal): Promise<Gathered<R>> {
+export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
   const byUser = new Map<string, Map<string, FactQuery>>();
   for (const { queries } of requests) {
     for (const q of Object.values(queries)) {
@@ -63,7 +63,7 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
   await Promise.all(
     [...byUser].map(async ([user, map]) => {
       const queries = [...map.values()];
-      const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user, signal });
+      const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user });
       const parts = splitBatch(res.stdout, queries, token);
       if (parts.size < queries.length) {
         const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;

@@ -10,9 +10,9 @@ import type { ResourceResult, ResourceStatus } from '../core/result.js';
 import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
-import type { ExecResult, Held, Transport } from '../transport/transport.js';
+import { describeExit, type ExecResult, type Held, type Transport } from '../transport/transport.js';
 import { gatherFacts } from './facts.js';
-import { acquireRunLock, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery } from './host-state.js';
+import { acquireRunLock, activeFile, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery, type LockResult } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
 export interface HostEvent {
@@ -21,6 +21,8 @@ export interface HostEvent {
   done?: number;
   total?: number;
   resource?: string;
+  /** What the host is waiting for, e.g. "waiting for the dpkg lock (held by ...)". */
+  note?: string;
 }
 
 export interface HostRunOptions {
@@ -45,6 +47,27 @@ interface Planned {
 }
 
 const JOURNAL = Symbol('journal');
+
+/**
+ * The lock, or undefined when the run is interrupted while waiting for it
+ * (--wait-lock): nothing has changed yet, so that is a safe point to stop.
+ * A lock that comes later is let go at once.
+ */
+async function unlessAborted(lock: Promise<LockResult>, signal: AbortSignal): Promise<LockResult | undefined> {
+  let onAbort = () => {};
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const got = await Promise.race([lock, aborted]);
+    if (!got) lock.then((late) => late.held.release(), () => undefined);
+    return got;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
 const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
 
 export class HostRun {
@@ -75,8 +98,10 @@ export class HostRun {
   }
 
   private applyContext(r: Resource): ApplyContext {
+    // Every change runs under the run lock's companion (host-state.ts), and
+    // is never signalled once started: an interrupted run lets it finish.
     const exec = (cmd: { script: string; stdin?: string | Buffer; runAs?: string }): Promise<ExecResult> =>
-      this.transport.exec(cmd.script, { stdin: cmd.stdin, runAs: cmd.runAs, signal: this.opts.signal });
+      this.transport.exec(cmd.script, { stdin: cmd.stdin, runAs: cmd.runAs, guard: activeFile(this.stateDir), onProgress: (note) => this.event('applying', { resource: r.id, note }) });
     return {
       ...this.planContext(r),
       signal: this.opts.signal,
@@ -85,7 +110,7 @@ export class HostRun {
         const res = await exec(cmd);
         if (res.code !== 0) {
           const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
-          throw new HostError(`${purpose} failed (exit ${res.code})${detail ? `: ${detail}` : ''}`);
+          throw new HostError(`${purpose} failed (${describeExit(res)})${detail ? `: ${detail}` : ''}`);
         }
         return res;
       },
@@ -109,7 +134,7 @@ export class HostRun {
   private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
     const requests: { owner: Resource | typeof JOURNAL; queries: Record<string, any> }[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
     if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir) } });
-    const { facts, unavailable } = await gatherFacts(this.transport, requests, this.opts.signal);
+    const { facts, unavailable } = await gatherFacts(this.transport, requests);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
@@ -160,10 +185,13 @@ export class HostRun {
     try {
       if (!this.opts.check && this.somethingToDo()) {
         this.event('waiting-lock');
-        const got = await acquireRunLock(this.transport, this.stateDir, this.opts.waitLock);
-        lock = got.held;
+        const got = await unlessAborted(
+          acquireRunLock(this.transport, this.stateDir, this.opts.waitLock, (note) => this.event('waiting-lock', { note })),
+          this.opts.signal,
+        );
+        lock = got?.held;
         // Another run went first: what we planned may no longer hold.
-        if (got.waited) this.planned = await this.plan(order, true);
+        if (got?.waited) this.planned = await this.plan(order, true);
       }
       let done = 0;
       const phase = this.opts.check ? 'planning' : 'applying';

@@ -18,6 +18,7 @@ export interface Progress {
 }
 
 function describe(e: HostEvent): string {
+  if (e.note) return e.note;
   if (e.phase === 'applying' || e.phase === 'planning') return `${e.phase} ${e.done ?? 0}/${e.total ?? '?'}${e.resource ? ` ${e.resource}` : ''}`;
   return e.phase;
 }
@@ -29,8 +30,8 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
     const last = new Map<string, string>();
     return {
       event(e) {
-        // one line per phase change, not per resource
-        const key = e.phase === 'applying' || e.phase === 'planning' ? `${e.phase}` : e.phase;
+        // one line per phase change (not per resource) and per note
+        const key = e.note ?? e.phase;
         if (last.get(e.host) === key) return;
         last.set(e.host, key);
         out.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${e.host}: ${describe(e)}\n`);
