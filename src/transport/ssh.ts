@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig } from 'ssh2';
 import { HostError } from '../core/diagnostics.js';
 import { preferredHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
-import { commandLine, firstLineOf, stderrCollector, type ExecOptions, type ExecResult, type Held, type Transport } from './transport.js';
+import { commandLine, firstLineOf, invocation, quote, stderrCollector, type ExecOptions, type ExecResult, type Held, type Transport } from './transport.js';
 
 export interface SshTarget {
   hostName: string;
@@ -73,8 +73,7 @@ export class SshTransport implements Transport {
   }
 
   exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    const scriptOnStdin = opts.stdin === undefined;
-    const line = commandLine(this.target.user, opts.runAs, scriptOnStdin, script, opts.guard);
+    const { line, input } = invocation(this.target.user, opts.runAs, script, opts.stdin, opts.guard);
     this.execCount++;
     return new Promise((resolve, reject) => {
       this.client.exec(line, (err, stream) => {
@@ -88,7 +87,7 @@ export class SshTransport implements Transport {
             typeof code === 'number' ? undefined : signal ? `killed by ${signal}` : 'the SSH connection was lost; the command may still be running on the host';
           resolve({ code: code ?? (signal ? 128 : 255), stdout: Buffer.concat(out).toString('utf8'), stderr: errOut.text(), cutOff });
         });
-        stream.end(scriptOnStdin ? script : opts.stdin);
+        stream.end(input);
       });
     });
   }
@@ -96,7 +95,7 @@ export class SshTransport implements Transport {
   hold(script: string, onProgress?: (message: string) => void): Promise<Held> {
     this.execCount++;
     return new Promise((resolve, reject) => {
-      this.client.exec(commandLine(this.target.user, undefined, false, script), (err, stream) => {
+      this.client.exec(commandLine(this.target.user, undefined, `sh -c ${quote(script)}`), (err, stream) => {
         if (err) return reject(new HostError(`ssh exec failed: ${err.message}`));
         const closed = new Promise<void>((r) => stream.on('close', () => r()));
         const errOut = stderrCollector(onProgress);

@@ -1,6 +1,6 @@
-// A transport runs sh scripts on one host. Scripts go to `sh -s` on stdin
-// when no other stdin is needed, so nothing but the shell's name shows in
-// the target's process list. A command once started is never signalled:
+// A transport runs sh scripts on one host. Scripts travel on stdin (see
+// invocation()), so nothing but a fixed reader shows in the target's
+// process list. A command once started is never signalled:
 // an interrupted run lets it finish (a half-done apt transaction or file
 // swap is worse than waiting), and a command the connection lost runs on.
 
@@ -80,6 +80,8 @@ export interface Transport {
    * its stdin is open: converge's run lock is a flock held by such a command,
    * so a controller that dies releases it with its connection. Progress
    * lines it prints on stderr before that (whom it waits for) go to onProgress.
+   * Its stdin being taken, this script (converge's own, no secret in it) is
+   * the one that shows on a command line.
    */
   hold(script: string, onProgress?: (message: string) => void): Promise<Held>;
   close(): Promise<void>;
@@ -98,16 +100,39 @@ export function firstLineOf(stdout: NodeJS.ReadableStream, done: Promise<unknown
   });
 }
 
+/** What a transport execs, and what it writes to the command's stdin. */
+export interface Invocation {
+  line: string;
+  input: string | Buffer;
+}
+
+/** Ends a script sent ahead of content: its absence means the script arrived cut short. */
+const SCRIPT_END = '# end of converge script';
+
 /**
- * Wrap a script so it runs as `runAs` given the login user: the login user
- * itself needs nothing; root becomes another user with su (always present,
- * sets HOME; -s because system users have nologin shells); anyone else
- * escalates with passwordless sudo (-n never prompts). The script goes on
- * stdin to `sh -s` unless stdin carries content, when it is a -c argument.
+ * How to run a script as `runAs` with this stdin, so that the script text
+ * never appears in a command line (the target's process list, where any
+ * local user can read it, whatever secret a validate command or guard
+ * holds). Alone, it goes to `sh -s` on stdin. Ahead of stdin content, it
+ * goes first on stdin, read back by its exact byte count (dd reads a pipe
+ * byte by byte, leaving the content to the script).
  */
-export function commandLine(loginUser: string, runAs: string | undefined, scriptOnStdin: boolean, script: string, guard?: string): string {
+export function invocation(loginUser: string, runAs: string | undefined, script: string, stdin?: string | Buffer, guard?: string): Invocation {
+  if (stdin === undefined) return { line: commandLine(loginUser, runAs, 'sh -s', guard), input: script };
+  const head = Buffer.from(`${script}\n${SCRIPT_END}`);
+  const reader = `s=$(dd bs=1 count=${head.length} 2>/dev/null); case $s in *${quote(SCRIPT_END)}) eval "$s" ;; *) echo "converge: the script arrived incomplete" >&2; exit 125 ;; esac`;
+  return { line: commandLine(loginUser, runAs, `sh -c ${quote(reader)}`, guard), input: Buffer.concat([head, Buffer.from(stdin)]) };
+}
+
+/**
+ * Wrap a sh command line so it runs as `runAs` given the login user: the
+ * login user itself needs nothing; root becomes another user with su
+ * (always present, sets HOME; -s because system users have nologin
+ * shells); anyone else escalates with passwordless sudo (-n never prompts).
+ * A guard file is held shared for the command's life (ExecOptions.guard).
+ */
+export function commandLine(loginUser: string, runAs: string | undefined, body: string, guard?: string): string {
   const target = runAs ?? 'root';
-  const body = scriptOnStdin ? 'sh -s' : `sh -c ${quote(script)}`;
   // -o: the lock is held by flock itself, not by daemons the command may start.
   const held = guard === undefined ? '' : `flock -s -o ${quote(guard)} `;
   if (target === loginUser) return held + body;
@@ -115,6 +140,6 @@ export function commandLine(loginUser: string, runAs: string | undefined, script
   return `${held}sudo -n -H -u ${quote(target)} ${body}`;
 }
 
-function quote(s: string): string {
+export function quote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
