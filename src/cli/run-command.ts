@@ -71,7 +71,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
       batchSize: args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1),
       maxFail: args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0),
       signal: controller.signal,
-      onEvent: (e) => progress.event(e),
+      // Progress names resources and what a host waits for: redacted like every other line.
+      onEvent: (e) => progress.event(redactor.empty ? e : redactor.redactValue(e)),
       onHostDone: (h) => {
         if (!args.json) progress.hostDone(h, hostReport(h, textOpts, redactor));
       },
