@@ -146,7 +146,8 @@ busy() {
 said=
 locked() {
   while :; do
-    if [ -z "$said" ] && b=$(busy); then echo "${PROGRESS_PREFIX}waiting up to $(left)s for the dpkg lock: $b" >&2; said=1; fi
+    # In a subshell: with the connection gone, SIGPIPE ends the echo, not the transaction.
+    if [ -z "$said" ] && b=$(busy); then (echo "${PROGRESS_PREFIX}waiting up to $(left)s for the dpkg lock: $b" >&2); said=1; fi
     out=$("$@" 2>&1) && return 0
     rc=$?
     case $out in
