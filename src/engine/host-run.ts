@@ -47,6 +47,7 @@ interface Planned {
 }
 
 const JOURNAL = Symbol('journal');
+const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
 
 /**
  * The lock, or undefined when the run is interrupted while waiting for it
@@ -68,7 +69,6 @@ async function unlessAborted(lock: Promise<LockResult>, signal: AbortSignal): Pr
     signal.removeEventListener('abort', onAbort);
   }
 }
-const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
 
 export class HostRun {
   private readonly results = new Map<Resource, ResourceResult>();
