@@ -13,6 +13,33 @@ const check = process.argv.includes('--check');
 const schemas = join(root, 'schemas');
 const kinds = readdirSync(join(schemas, 'resources')).filter((f) => f.endsWith('.schema.json')).map((f) => f.replace('.schema.json', '')).sort();
 
+// Editors check state files as written, before rendering: any value may be a
+// template ("{{ developers }}" where a list goes), so the editor schema takes a
+// template string wherever the resource schema wants something else. The
+// engine checks the rendered values against the strict resource schemas.
+const template = { type: 'string', pattern: '\\{\\{|\\{%', description: 'A template, rendered for each host before the value is checked.' };
+const plainString = (s) => s.type === 'string' && !s.pattern && !s.enum && !s.format;
+/**
+ * A resource schema as the editor schema holds it, under #/definitions/<at>:
+ * every non-plain-string value may also be a template, and the resource's
+ * own local $refs (#/definitions/x) point into its new place.
+ */
+function templated(schema, at) {
+  const walk = (node) => {
+    const { $schema, examples, ...s } = node;
+    if (typeof s.$ref === 'string' && s.$ref.startsWith('#/')) s.$ref = `#/definitions/${at}/${s.$ref.slice(2)}`;
+    const each = (o, f) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+    if (s.properties) s.properties = each(s.properties, orTemplate);
+    if (s.definitions) s.definitions = each(s.definitions, walk);
+    if (s.items && typeof s.items === 'object') s.items = orTemplate(s.items);
+    if (s.additionalProperties && typeof s.additionalProperties === 'object') s.additionalProperties = orTemplate(s.additionalProperties);
+    for (const k of ['oneOf', 'anyOf', 'allOf']) if (Array.isArray(s[k])) s[k] = s[k].map(walk);
+    return s;
+  };
+  const orTemplate = (s) => (plainString(s) ? s : { ...(s.description ? { description: s.description } : {}), ...(s.default !== undefined ? { default: s.default } : {}), anyOf: [walk(s), { $ref: '#/definitions/template' }] });
+  return walk(schema);
+}
+
 const requisite = {
   description: 'State ids (or kind:name ids) this one relates to.',
   oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
@@ -28,13 +55,14 @@ const stateSchema = {
     resources: { type: 'object', additionalProperties: { $ref: '#/definitions/entry' } },
   },
   definitions: {
+    template,
     requisite,
     entry: {
       type: 'object',
       description: 'One resource: exactly one resource-type key, plus requisites.',
       additionalProperties: false,
       properties: {
-        ...Object.fromEntries(kinds.map((k) => [k, { $ref: `resources/${k}.schema.json` }])),
+        ...Object.fromEntries(kinds.map((k) => [k, { $ref: `#/definitions/resource_${k}` }])),
         require: { $ref: '#/definitions/requisite', description: 'Apply after these.' },
         watch: { $ref: '#/definitions/requisite', description: 'Apply after these, and restart/reload (or re-run) this one when they changed.' },
         onchanges: { $ref: '#/definitions/requisite', description: 'Apply only when one of these changed in this run.' },
@@ -44,6 +72,7 @@ const stateSchema = {
       },
       oneOf: kinds.map((k) => ({ required: [k] })),
     },
+    ...Object.fromEntries(kinds.map((k) => [`resource_${k}`, templated(JSON.parse(readFileSync(join(schemas, 'resources', `${k}.schema.json`), 'utf8')), `resource_${k}`)])),
   },
 };
 

@@ -22,7 +22,7 @@ export interface Context {
 export function loadContext(args: CommonArgs): Context {
   const inventory = loadInventory(args.inventory, processRedactor);
   const tree = loadStateTree(args.states ?? inventory.statesDir, inventory.roles);
-  return { inventory, tree, hosts: selectHosts(inventory.hosts, inventory.roles, args.target) };
+  return { inventory, tree, hosts: selectHosts(inventory.hosts, inventory.roles, args.target, inventory.file) };
 }
 
 export function oneHost(ctx: Context, name: string): Host {

@@ -7,9 +7,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SCHEMAS_DIR } from '../state/schemas.js';
-import { buildCli } from './main.js';
+import { buildCli, COMMANDS } from './main.js';
 
 interface PropSchema {
+  $ref?: string;
+  properties?: Record<string, PropSchema>;
+  required?: string[];
   type?: string | string[];
   enum?: unknown[];
   description?: string;
@@ -28,6 +31,24 @@ function typeOf(p: PropSchema): string {
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
+/** Follow a local "#/definitions/x" reference. */
+function deref(p: PropSchema, root: { definitions?: Record<string, PropSchema> }): PropSchema {
+  return p.$ref?.startsWith('#/definitions/') ? (root.definitions?.[p.$ref.slice('#/definitions/'.length)] ?? p) : p;
+}
+
+/** One table row per field, nested objects and lists of objects as name.sub and name[].sub. */
+function fieldRows(s: PropSchema, prefix: string, root: { definitions?: Record<string, PropSchema> }): string[] {
+  const rows: string[] = [];
+  for (const [name, raw] of Object.entries(s.properties ?? {})) {
+    const p = deref(raw, root);
+    const items = p.items ? deref(p.items, root) : undefined;
+    rows.push(`| \`${prefix}${name}\` | ${cell(items?.properties ? 'list of objects' : p.properties ? 'object' : typeOf(p))} | ${s.required?.includes(name) ? 'yes' : ''} | ${p.default === undefined ? '' : `\`${JSON.stringify(p.default)}\``} | ${cell(p.description ?? '')} |`);
+    if (p.properties) rows.push(...fieldRows(p, `${prefix}${name}.`, root));
+    if (items?.properties) rows.push(...fieldRows(items, `${prefix}${name}[].`, root));
+  }
+  return rows;
+}
+
 export function resourceDocs(): string {
   const kinds = readdirSync(join(SCHEMAS_DIR, 'resources')).filter((f) => f.endsWith('.schema.json')).sort();
   const out = [
@@ -41,19 +62,15 @@ export function resourceDocs(): string {
   ];
   for (const f of kinds) {
     const kind = f.replace('.schema.json', '');
-    const s = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'resources', f), 'utf8')) as { description?: string; required?: string[]; properties: Record<string, PropSchema>; examples?: unknown[] };
+    const s = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'resources', f), 'utf8')) as PropSchema & { examples?: unknown[]; definitions?: Record<string, PropSchema> };
     out.push('', `## ${kind}`, '', s.description ?? '', '', '| field | type | required | default | description |', '|---|---|---|---|---|');
-    for (const [name, p] of Object.entries(s.properties)) {
-      out.push(`| \`${name}\` | ${cell(typeOf(p))} | ${s.required?.includes(name) ? 'yes' : ''} | ${p.default === undefined ? '' : `\`${JSON.stringify(p.default)}\``} | ${cell(p.description ?? '')} |`);
-    }
+    out.push(...fieldRows(s, '', s));
     for (const [i, ex] of (s.examples ?? []).entries()) {
       out.push('', '```yaml', stringify({ resources: { [`example-${kind.replace(/_/g, '-')}${i ? `-${i + 1}` : ''}`]: { [kind]: ex } } }, { lineWidth: 0 }).trimEnd(), '```');
     }
   }
   return out.join('\n') + '\n';
 }
-
-const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'init'];
 
 function helpOf(args: string[]): Promise<string> {
   const { cli } = buildCli([]);

@@ -11,7 +11,7 @@ export function validateCommand(args: CommonArgs): number {
   const ctx = loadContext(args);
   const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts);
   const n = prepared.reduce((s, p) => s + p.graph.order.length, 0);
-  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.dir}/top.yaml and the states of ${prepared.length} host(s) (${n} resources)\n`);
+  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.top.file} and the states of ${prepared.length} host(s) (${n} resources)\n`);
   return 0;
 }
 
@@ -40,7 +40,7 @@ export interface GraphArgs extends CommonArgs {
 export async function graphCommand(args: GraphArgs): Promise<number> {
   const ctx = loadContext({ ...args, target: undefined });
   const [p] = prepareHosts(ctx.inventory, ctx.tree, [oneHost(ctx, args.host)]);
-  if (args.why) return whyCommand(p.graph, args.why);
+  if (args.why) return whyCommand(args.host, p.graph, args.why);
   let statuses: Statuses | undefined;
   if (args.check) {
     const r = await runHost(p, { check: true, forks: 1, statesDir: ctx.tree.dir, acceptNewHostKeys: args.acceptNewHostKeys, signal: new AbortController().signal });
@@ -53,10 +53,10 @@ export async function graphCommand(args: GraphArgs): Promise<number> {
   return 0;
 }
 
-function whyCommand(graph: Graph, names: string[]): number {
+function whyCommand(host: string, graph: Graph, names: string[]): number {
   const find = (name: string) => {
     const r = graph.order.find((x) => x.id === name || x.naturalId === name);
-    if (!r) throw new InputError({ message: `--why: no resource "${name}" on this host`, where: {}, hint: 'use a state id or kind:name from `converge show HOST`' });
+    if (!r) throw new InputError({ message: `no resource "${name}" on this host`, where: { host, path: '--why' }, hint: `use a state id or kind:name that \`converge show ${host}\` lists` });
     return r;
   };
   const [a, b] = names.map(find);

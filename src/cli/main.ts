@@ -30,8 +30,11 @@ function runOptions<T>(y: Argv<T>) {
     .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' });
 }
 
+export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'init'];
+
 export function buildCli(argv: string[]) {
   let code = 0;
+  const command = argv.find((a) => COMMANDS.includes(a));
   const set = (p: Promise<number> | number) => Promise.resolve(p).then((c) => void (code = c));
   const cli = yargs(argv)
     .scriptName('converge')
@@ -74,7 +77,7 @@ export function buildCli(argv: string[]) {
     .version(false)
     .exitProcess(false)
     .fail((msg, err) => {
-      throw err ?? new InputError({ message: msg, where: {}, hint: 'run converge --help' });
+      throw err ?? new InputError({ message: msg, where: { path: 'command line' }, hint: `see \`converge ${command ? `${command} ` : ''}--help\`` });
     });
   return { cli, exitCode: () => code };
 }

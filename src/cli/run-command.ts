@@ -29,7 +29,7 @@ export interface RunArgs extends CommonArgs {
 /** "5" or "25%" of the targeted hosts (at least 1 for a batch). */
 export function countOrPercent(value: string, total: number, flag: string, min: number): number {
   const m = /^(\d+)(%?)$/.exec(value.trim());
-  if (!m) throw new InputError({ message: `${flag} must be a number or a percentage, got "${value}"`, where: {}, hint: `e.g. ${flag} 2 or ${flag} 25%` });
+  if (!m) throw new InputError({ message: `must be a number or a percentage, got "${value}"`, where: { path: flag }, hint: `e.g. ${flag} 2 or ${flag} 25%` });
   const n = m[2] ? Math.floor((Number(m[1]) * total) / 100) : Number(m[1]);
   return Math.max(min, n);
 }
@@ -37,7 +37,7 @@ export function countOrPercent(value: string, total: number, flag: string, min: 
 /** --report FILE.html or FILE.md: checked before the run, written after it. */
 function reportWriter(file: string): (run: RunResult) => void {
   const render = /\.html?$/.test(file) ? htmlReport : /\.md$/.test(file) ? markdownReport : undefined;
-  if (!render) throw new InputError({ message: `--report ${file}: unknown report format`, where: {}, hint: 'name the file .html or .md' });
+  if (!render) throw new InputError({ message: `unknown report format "${file}"`, where: { path: '--report' }, hint: 'name the file .html (one self-contained page) or .md (Markdown)' });
   return (run) => {
     writeFileSync(file, render(run));
     process.stderr.write(`report written to ${file}\n`);
@@ -73,9 +73,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
       signal: controller.signal,
       // Progress names resources and what a host waits for: redacted like every other line.
       onEvent: (e) => progress.event(redactor.empty ? e : redactor.redactValue(e)),
-      onHostDone: (h) => {
-        if (!args.json) progress.hostDone(h, hostReport(h, textOpts, redactor));
-      },
+      onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
     });
     progress.finish();
     writeReport?.(redactRun(run, redactor));

@@ -17,7 +17,8 @@ export interface FactRequest<R> {
 export function batchScript(queries: FactQuery[], token: string): string {
   const parts = ['exec 2>/dev/null', 'LC_ALL=C; export LC_ALL'];
   for (const q of queries) {
-    parts.push(`printf '%s\\n' '${marker(token, q.key)}'`, `(\n${q.script}\n)`, `printf '\\n%s\\n' '${marker(token, 'end')}'`);
+    // stdin is the batch itself: a query must never read (and swallow) the rest of it
+    parts.push(`printf '%s\\n' '${marker(token, q.key)}'`, `(\n${q.script}\n) </dev/null`, `printf '\\n%s\\n' '${marker(token, 'end')}'`);
   }
   return parts.join('\n') + '\n';
 }
@@ -48,7 +49,8 @@ export interface Gathered<R> {
   unavailable: Map<R, string>;
 }
 
-export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
+/** The deduplicated queries of some requests, per run-as user: one batch script each. */
+export function factBatches(requests: FactRequest<unknown>[]): Map<string, FactQuery[]> {
   const byUser = new Map<string, Map<string, FactQuery>>();
   for (const { queries } of requests) {
     for (const q of Object.values(queries)) {
@@ -57,12 +59,18 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
       byUser.get(user)!.set(q.key, q);
     }
   }
-  const token = randomBytes(6).toString('hex');
+  return new Map([...byUser].map(([user, m]) => [user, [...m.values()]]));
+}
+
+export const newToken = (): string => randomBytes(6).toString('hex');
+
+export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
+  const byUser = factBatches(requests);
+  const token = newToken();
   const raw = new Map<string, string>();
   const failedUsers = new Map<string, string>();
   await Promise.all(
-    [...byUser].map(async ([user, map]) => {
-      const queries = [...map.values()];
+    [...byUser].map(async ([user, queries]) => {
       const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user });
       const parts = splitBatch(res.stdout, queries, token);
       if (parts.size < queries.length) {

@@ -11,15 +11,17 @@ import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
 import { describeExit, type ExecResult, type Held, type Transport } from '../transport/transport.js';
-import { gatherFacts } from './facts.js';
+import { gatherFacts, type FactRequest } from './facts.js';
 import { acquireRunLock, activeFile, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery, type LockResult } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
 export interface HostEvent {
   host: string;
   phase: HostPhase;
+  /** Resources finished so far, of total. */
   done?: number;
   total?: number;
+  /** The resource being planned or applied now. */
   resource?: string;
   /** What the host is waiting for, e.g. "waiting for the dpkg lock (held by ...)". */
   note?: string;
@@ -110,7 +112,7 @@ export class HostRun {
         const res = await exec(cmd);
         if (res.code !== 0) {
           const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
-          throw new HostError(`${purpose} failed (${describeExit(res)})${detail ? `: ${detail}` : ''}`);
+          throw new HostError(`${purpose} failed (${describeExit(res)})${detail ? `: ${detail}` : ''}`, `fix what the output names on ${this.host.name} (or in this resource's state), then run again; --check shows what is left to do`);
         }
         return res;
       },
@@ -131,9 +133,15 @@ export class HostRun {
   }
 
   /** Facts for some resources (one exec per run-as user), then their pure plans. */
-  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
-    const requests: { owner: Resource | typeof JOURNAL; queries: Record<string, any> }[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
+  /** What a run asks a host first: every resource's facts and the reaction journal (the benchmark's floor sends exactly this). */
+  factRequests(resources: Resource[], withJournal: boolean): FactRequest<Resource | typeof JOURNAL>[] {
+    const requests: FactRequest<Resource | typeof JOURNAL>[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
     if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir) } });
+    return requests;
+  }
+
+  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
+    const requests = this.factRequests(resources, withJournal);
     const { facts, unavailable } = await gatherFacts(this.transport, requests);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
@@ -157,21 +165,32 @@ export class HostRun {
   }
 
   private record(r: Resource, status: ResourceStatus, reason: string, started: number, extra: Partial<ResourceResult> = {}): void {
-    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs: Date.now() - started, ...extra });
+    // Every failure says what to do next, even when the code that failed had no better hint.
+    const hint = extra.hint ?? (status === 'failed' ? `fix the cause named above on ${this.host.name}, or change the resource at ${r.where.file}:${r.where.line}, then run again` : undefined);
+    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs: Date.now() - started, ...extra, hint });
   }
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
   private upstreamStatus(r: Resource) {
-    const ups = this.graph.upstream(r);
-    const st = (kind?: string) => ups.filter((e) => !kind || e.kind === kind).map((e) => ({ id: e.from.id, status: this.results.get(e.from)?.status }));
-    const fired = [...st('watch'), ...st('onchanges')].filter((u) => changedStatus(u.status)).map((u) => u.id);
+    let blocked: { id: string; status: ResourceStatus } | undefined;
+    let anyChanged = false;
+    let onchangesFired = false;
+    const fired: string[] = [];
+    for (const e of this.graph.upstream(r)) {
+      const status = this.results.get(e.from)?.status;
+      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: e.from.id, status };
+      if (!changedStatus(status)) continue;
+      anyChanged = true;
+      if (e.kind === 'watch' || e.kind === 'onchanges') fired.push(e.from.id);
+      if (e.kind === 'onchanges') onchangesFired = true;
+    }
     const owed = this.owedFromEarlier.has(r.id);
     const verb = this.opts.check ? 'would change' : 'changed';
     return {
-      blocked: st().find((u) => u.status === 'failed' || u.status === 'skipped'),
-      anyChanged: st().some((u) => changedStatus(u.status)),
+      blocked,
+      anyChanged,
       /** onchanges present and nothing triggered it */
-      gated: r.requisites.onchanges.length > 0 && !owed && !st('onchanges').some((u) => changedStatus(u.status)),
+      gated: r.requisites.onchanges.length > 0 && !owed && !onchangesFired,
       /** Why r must react, e.g. "conf changed", or none. */
       triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an interrupted run'] : [])],
     };
@@ -193,16 +212,15 @@ export class HostRun {
         // Another run went first: what we planned may no longer hold.
         if (got?.waited) this.planned = await this.plan(order, true);
       }
-      let done = 0;
       const phase = this.opts.check ? 'planning' : 'applying';
-      this.event(phase, { done, total: order.length });
-      for (const r of order) {
+      for (const [done, r] of order.entries()) {
+        // Before, not after: a slow resource shows while it runs.
+        this.event(phase, { done, total: order.length, resource: r.id });
         if (!this.results.has(r)) {
           if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());
           else if (this.opts.check) this.checkOne(r);
           else await this.applyOne(r);
         }
-        this.event(phase, { done: ++done, total: order.length, resource: r.id });
       }
     } finally {
       await lock?.release();

@@ -26,7 +26,11 @@ export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[
   return hosts.map((host) => ({ host, graph: buildGraph(compileHost(host, inventory, tree, templates, stateNames)) }));
 }
 
-export type Connect = (host: Host) => Promise<Transport>;
+/** Opens a transport to a host; timeoutMs bounds the SSH handshake. */
+export type Connect = (host: Host, timeoutMs?: number) => Promise<Transport>;
+
+/** A firewall that drops converge's packets shows as a handshake that never ends: probe briefly. */
+const RECONNECT_TIMEOUT_MS = 6000;
 
 export interface RunOptions {
   check: boolean;
@@ -46,7 +50,7 @@ export interface RunOptions {
 }
 
 export function defaultConnect(acceptNewHostKeys: boolean): Connect {
-  return async (host) =>
+  return async (host, timeoutMs) =>
     host.transport === 'local'
       ? new LocalTransport(host.name)
       : SshTransport.connect({
@@ -57,6 +61,7 @@ export function defaultConnect(acceptNewHostKeys: boolean): Connect {
           keyFile: host.keyFile,
           knownHostsFile: host.knownHostsFile,
           acceptNewHostKeys,
+          connectTimeoutMs: timeoutMs,
         });
 }
 
@@ -83,7 +88,7 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
       signal: opts.signal,
       waitLock: opts.waitLock,
       onEvent: opts.onEvent,
-      reconnect: () => connect(host),
+      reconnect: () => connect(host, RECONNECT_TIMEOUT_MS),
     }).run();
     const status = hostStatus(resources);
     opts.onEvent?.({ host: host.name, phase: status === 'failed' ? 'failed' : 'done' });

@@ -64,8 +64,10 @@ export function buildGraph(resources: Resource[]): Graph {
   const up = new Map<Resource, Edge[]>();
   const down = new Map<Resource, Edge[]>();
   for (const e of edges) {
-    up.set(e.to, [...(up.get(e.to) ?? []), e]);
-    down.set(e.from, [...(down.get(e.from) ?? []), e]);
+    if (!up.has(e.to)) up.set(e.to, []);
+    if (!down.has(e.from)) down.set(e.from, []);
+    up.get(e.to)!.push(e);
+    down.get(e.from)!.push(e);
   }
   return { order, edges, upstream: (r) => up.get(r) ?? [], downstream: (r) => down.get(r) ?? [] };
 }

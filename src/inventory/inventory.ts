@@ -68,6 +68,13 @@ function readSecrets(doc: InventoryDoc, file: string, lineOf: (p: (string | numb
 
 /** `redactor` learns every secret value (the CLI passes the one all its output goes through). */
 export function loadInventory(file: string, redactor = new Redactor()): Inventory {
+  if (!existsSync(file)) {
+    throw new InputError({
+      message: 'inventory file not found',
+      where: { file },
+      hint: 'pass --inventory FILE (or set CONVERGE_INVENTORY); `converge init DIR` writes a starter inventory and state tree',
+    });
+  }
   const src = readYaml(file);
   assertSchema('inventory.schema.json', src.value, src);
   const doc = src.value as InventoryDoc;

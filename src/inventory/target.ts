@@ -21,7 +21,7 @@ function parse(expr: string): Node {
   const tokens = tokenize(expr);
   let i = 0;
   const fail = (msg: string): never => {
-    throw new InputError({ message: `bad --target expression "${expr}": ${msg}`, where: {}, hint: 'use role names, host globs, role:NAME, host:GLOB, and/or/not and parentheses' });
+    throw new InputError({ message: `bad expression "${expr}": ${msg}`, where: { path: '--target' }, hint: 'use role names, host globs, role:NAME, host:GLOB, and/or/not and parentheses, e.g. --target "role:web and not host:web-3"' });
   };
   const orExpr = (): Node => {
     let left = andExpr();
@@ -64,7 +64,8 @@ function parse(expr: string): Node {
   return n;
 }
 
-export function selectHosts(hosts: Host[], roles: string[], expr: string | undefined): Host[] {
+/** `inventoryFile` names where the roles and hosts an error lists come from. */
+export function selectHosts(hosts: Host[], roles: string[], expr: string | undefined, inventoryFile?: string): Host[] {
   if (!expr || expr === 'all' || expr === '*') return hosts;
   const tree = parse(expr);
   const unknownRoles: string[] = [];
@@ -86,14 +87,15 @@ export function selectHosts(hosts: Host[], roles: string[], expr: string | undef
     }
   };
   const selected = hosts.filter((h) => test(tree, h));
+  const where = { file: inventoryFile, path: '--target' };
   if (unknownRoles.length) {
-    throw new InputError({ message: `--target names unknown role "${unknownRoles[0]}"`, where: {}, hint: `known roles: ${roles.join(', ')}` });
+    throw new InputError({ message: `unknown role "${unknownRoles[0]}"`, where, hint: `roles in the inventory: ${roles.join(', ') || 'none'}` });
   }
   if (selected.length === 0) {
     throw new InputError({
-      message: `--target "${expr}" matches no host`,
-      where: {},
-      hint: `roles: ${roles.join(', ') || 'none'}; hosts: ${hosts.map((h) => h.name).join(', ')}`,
+      message: `"${expr}" matches no host`,
+      where,
+      hint: `target one of the inventory's roles (${roles.join(', ') || 'none'}) or hosts (${hosts.map((h) => h.name).join(', ')}); a bare word is a role when one has that name, else a host glob`,
     });
   }
   return selected;

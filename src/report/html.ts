@@ -4,7 +4,7 @@
 // its changes and diffs in collapsible sections. Built from the redacted run.
 
 import { countStatuses, type HostResult, type ResourceResult, type RunResult } from '../core/result.js';
-import { formatValue } from './text.js';
+import { diffBody, formatValue, reasonText } from './text.js';
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -15,12 +15,14 @@ th,td{border:1px solid #ccc;padding:.3em .7em;text-align:left} th{background:#f3
 td.n{text-align:right} .changed{color:#a60} .would-change,.drift{color:#06a} .failed,.unreachable,.not-attempted{color:#c00} .skipped{color:#a0a} .unchanged{color:#666}
 details{margin:.3em 0 .3em 1em} summary{cursor:pointer}
 pre.diff{background:#f8f8f8;border:1px solid #ddd;padding:.5em;overflow:auto}
-pre.diff .add{color:#070} pre.diff .del{color:#b00}
+pre.diff .add{color:#070} pre.diff .del{color:#b00} pre.diff .file{font-weight:bold} pre.diff .hunk{color:#808}
 .hint{color:#555;font-style:italic}`;
 
+/** A diff line's class: the ---/+++ file names and @@ hunk heads are not removed or added lines. */
+const lineClass = (l: string) => (/^(---|\+\+\+) /.test(l) ? 'file' : l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : '');
+
 function diffHtml(diff: string): string {
-  const lines = diff.trimEnd().split('\n').slice(2);
-  return `<pre class="diff">${lines.map((l) => `<span class="${l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : ''}">${esc(l)}</span>`).join('\n')}</pre>`;
+  return `<pre class="diff">${diffBody(diff).map((l) => `<span class="${lineClass(l)}">${esc(l)}</span>`).join('\n')}</pre>`;
 }
 
 function resourceHtml(r: ResourceResult): string {
@@ -28,7 +30,7 @@ function resourceHtml(r: ResourceResult): string {
     .map((c) => `<li><code>${esc(c.path)}</code>: ${esc(formatValue(c, c.before))} &rarr; ${esc(formatValue(c, c.after))}${c.sensitive ? ' (sensitive)' : ''}${c.diff ? `<details class="diff"><summary>diff</summary>${diffHtml(c.diff)}</details>` : ''}</li>`)
     .join('');
   const hint = r.hint ? `<div class="hint">hint: ${esc(r.hint)}</div>` : '';
-  return `<details class="resource" data-id="${esc(r.id)}"><summary><span class="${r.status}">${esc(r.status)}</span> <b>${esc(r.id)}</b> <code>${esc(r.naturalId)}</code>: ${esc(r.reason)}</summary>${hint}<ul>${changes}</ul></details>`;
+  return `<details class="resource" data-id="${esc(r.id)}"><summary><span class="${r.status}">${esc(r.status)}</span> <b>${esc(r.id)}</b> <code>${esc(r.naturalId)}</code>: ${esc(reasonText(r))}</summary>${hint}<ul>${changes}</ul></details>`;
 }
 
 function hostHtml(h: HostResult): string {

@@ -1,7 +1,7 @@
 // The fleet drift report as Markdown, for a ticket or a pull request.
 
 import { countStatuses, type RunResult } from '../core/result.js';
-import { formatValue } from './text.js';
+import { diffBody, formatValue, reasonText } from './text.js';
 
 const cell = (s: unknown) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -17,10 +17,10 @@ export function markdownReport(run: RunResult, title = 'converge report'): strin
     out.push('', `## ${h.host} (${h.status})`, '');
     if (h.error) out.push(`**${h.error.message}**${h.error.hint ? ` (hint: ${h.error.hint})` : ''}`, '');
     for (const r of notable) {
-      out.push(`<details><summary>${r.status}: <b>${r.id}</b> <code>${r.naturalId}</code>: ${cell(r.reason)}</summary>`, '');
+      out.push(`<details><summary>${r.status}: <b>${r.id}</b> <code>${r.naturalId}</code>: ${cell(reasonText(r))}</summary>`, '');
       for (const c of r.changes) {
         out.push(`- \`${c.path}\`: ${formatValue(c, c.before)} → ${formatValue(c, c.after)}`);
-        if (c.diff) out.push('', '```diff', c.diff.trimEnd().split('\n').slice(2).join('\n'), '```');
+        if (c.diff) out.push('', '```diff', diffBody(c.diff).join('\n'), '```');
       }
       out.push('', '</details>');
     }

@@ -1,7 +1,8 @@
 // Live progress while hosts converge. On a TTY: one line per host that
 // updates in place (log-update does the terminal work) under a fleet line
 // with counts and elapsed time. Otherwise (or --progress=plain): one plain
-// line per event. Progress goes to stderr; reports and --json to stdout.
+// line each time a host enters a new phase. Progress goes to stderr;
+// reports and --json to stdout.
 
 import { createLogUpdate } from 'log-update';
 import pc from 'picocolors';
@@ -12,8 +13,8 @@ export type ProgressMode = 'tty' | 'plain' | 'none';
 
 export interface Progress {
   event(e: HostEvent): void;
-  /** Print a finished host's report above the live lines. */
-  hostDone(h: HostResult, report: string): void;
+  /** A host finished; its report (none with --json) is printed above the live lines. */
+  hostDone(h: HostResult, report?: string): void;
   finish(): void;
 }
 
@@ -23,20 +24,30 @@ function describe(e: HostEvent): string {
   return e.phase;
 }
 
+const STATUSES: HostResult['status'][] = ['changed', 'unchanged', 'drift', 'failed', 'unreachable', 'not-attempted'];
+
+const printReport = (report?: string) => {
+  if (report !== undefined) process.stdout.write(report + '\n');
+};
+
 export function createProgress(mode: ProgressMode, hostNames: string[], out: NodeJS.WriteStream, color: boolean): Progress {
   const started = Date.now();
-  if (mode === 'none') return { event() {}, hostDone: (_h, report) => void process.stdout.write(report + '\n'), finish() {} };
+  const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+  if (mode === 'none') return { event() {}, hostDone: (_h, report) => printReport(report), finish() {} };
   if (mode === 'plain') {
+    // One line per phase a host enters, not one per resource: a log stays readable for a large fleet.
     const last = new Map<string, string>();
     return {
       event(e) {
-        // one line per phase change (not per resource) and per note
+        // A note (what the host waits for) gets its line too.
         const key = e.note ?? e.phase;
         if (last.get(e.host) === key) return;
         last.set(e.host, key);
-        out.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${e.host}: ${describe(e)}\n`);
+        // The phase's size, not its first resource: that one is done long before the next line.
+        const what = e.note ?? (e.total === undefined ? e.phase : `${e.phase} ${e.total} resource(s)`);
+        out.write(`[${elapsed()}] ${e.host}: ${what}\n`);
       },
-      hostDone: (_h, report) => void process.stdout.write(report + '\n'),
+      hostDone: (_h, report) => printReport(report),
       finish() {},
     };
   }
@@ -44,14 +55,19 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
   const state = new Map<string, string>(hostNames.map((h) => [h, c.dim('waiting')]));
   const finished = new Map<string, HostResult['status']>();
   const live = createLogUpdate(out);
+  const width = Math.max(...hostNames.map((h) => h.length));
   const render = () => {
-    const counts = ['changed', 'unchanged', 'drift', 'failed', 'unreachable'].map((s) => `${[...finished.values()].filter((v) => v === s).length} ${s}`).join(', ');
+    const counts = STATUSES.map((s) => [s, [...finished.values()].filter((v) => v === s).length] as const).filter(([, n]) => n > 0);
+    const summary = counts.length ? ` (${counts.map(([s, n]) => `${n} ${s}`).join(', ')})` : '';
     const active = hostNames.filter((h) => !finished.has(h));
-    const width = Math.max(...hostNames.map((h) => h.length));
+    // Keep the live block shorter than the screen, or the terminal scrolls it and it cannot be redrawn in place.
+    const room = Math.max(1, (out.rows ?? 24) - 4);
+    const shown = active.length > room ? active.slice(0, room - 1) : active;
     live(
       [
-        ...active.slice(0, Math.max(1, (out.rows ?? 24) - 4)).map((h) => `  ${h.padEnd(width)}  ${state.get(h)}`),
-        c.bold(`fleet: ${finished.size}/${hostNames.length} done (${counts}) ${((Date.now() - started) / 1000).toFixed(1)}s`),
+        ...shown.map((h) => `  ${h.padEnd(width)}  ${state.get(h)}`),
+        ...(shown.length < active.length ? [c.dim(`  … and ${active.length - shown.length} more`)] : []),
+        c.bold(`fleet: ${finished.size}/${hostNames.length} done${summary} ${elapsed()}`),
       ].join('\n'),
     );
   };
@@ -64,8 +80,10 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
     },
     hostDone(h, report) {
       finished.set(h.host, h.status);
-      live.clear();
-      process.stdout.write(report + '\n');
+      if (report !== undefined) {
+        live.clear();
+        printReport(report);
+      }
       render();
     },
     finish() {

@@ -26,10 +26,22 @@ export function formatValue(c: Change, v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
+/** A unified diff without the Index:/==== preamble that createTwoFilesPatch puts above the --- and +++ lines. */
+export function diffBody(diff: string): string[] {
+  const lines = diff.trimEnd().split('\n');
+  const start = lines.findIndex((l) => l.startsWith('--- '));
+  return start < 0 ? lines : lines.slice(start);
+}
+
+/** The reason without a leading "changed: " or "would change: " that only repeats the status. */
+export function reasonText(r: ResourceResult): string {
+  return r.reason.replace(/^(changed|would change): /, '');
+}
+
 function changeLines(c: Change, opts: TextOptions): string[] {
   const head = c.action === 'run' ? `    run: ${formatValue(c, c.after)}` : `    ${c.path}: ${formatValue(c, c.before)} -> ${formatValue(c, c.after)}${c.sensitive ? ` ${REDACTED}` : ''}`;
   const lines = [head];
-  if (opts.diff && c.diff && !c.sensitive) lines.push(...c.diff.trimEnd().split('\n').slice(2).map((l) => '      ' + l));
+  if (opts.diff && c.diff && !c.sensitive) lines.push(...diffBody(c.diff).map((l) => '      ' + l));
   return lines;
 }
 
@@ -47,7 +59,7 @@ export function hostReport(h: HostResult, opts: TextOptions, redactor: Redactor)
   for (const r of h.resources) {
     if (r.status === 'unchanged' && !opts.verbose) continue;
     const where = r.where?.file && (r.status === 'failed') ? ` (${r.where.file}:${r.where.line})` : '';
-    lines.push(paint[r.status](`  ${SYMBOL[r.status]} ${r.id} [${r.naturalId}] ${r.status}: ${r.reason}${where}`));
+    lines.push(paint[r.status](`  ${SYMBOL[r.status]} ${r.id} [${r.naturalId}] ${r.status}: ${reasonText(r)}${where}`));
     if (r.hint) lines.push(`    hint: ${r.hint}`);
     for (const ch of r.changes) lines.push(...changeLines(ch, opts));
   }

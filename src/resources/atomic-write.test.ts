@@ -2,12 +2,12 @@
 // plain POSIX sh + coreutils, the same on the controller as on a target.
 
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shq } from '../core/shell.js';
-import { atomicWriteScript, type AtomicWrite } from './atomic-write.js';
+import { atomicWriteScript, KEEP_METADATA, type AtomicWrite } from './atomic-write.js';
 import { sha256 } from './file.js';
 
 let dir: string;
@@ -16,7 +16,9 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const write = (w: AtomicWrite, content: string) => spawnSync('sh', ['-c', atomicWriteScript(w)], { input: content, encoding: 'utf8' });
+/** Writes `content` by the script; a file write gets the content's hash unless the test gives one. */
+const write = (w: { path: string; metadata: string; validate?: string; backup?: boolean; symlinkTo?: string; sha256?: string }, content: string) =>
+  spawnSync('sh', ['-c', atomicWriteScript((w.symlinkTo === undefined ? { sha256: sha256(content), ...w } : w) as AtomicWrite)], { input: content, encoding: 'utf8' });
 
 describe('atomicWriteScript', () => {
   it('writes stdin to a new file (creating its directory) with the given metadata', () => {
@@ -72,5 +74,33 @@ describe('atomicWriteScript', () => {
     for (const n of ['.converge-Ab3dE6gH', '.converge-short', 'f.converge-bak-20250101T000000', '.converge-Ab3dE6gH9']) writeFileSync(join(dir, n), 'x');
     expect(write({ path: shq(p), metadata: '' }, 'new\n').status).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['.converge-Ab3dE6gH9', '.converge-short', 'f', 'f.converge-bak-20250101T000000']);
+  });
+
+  it('keeps the owner and mode of the file it replaces with KEEP_METADATA', () => {
+    const p = join(dir, 'sshd_config');
+    writeFileSync(p, 'old\n');
+    chmodSync(p, 0o600);
+    expect(write({ path: shq(p), metadata: KEEP_METADATA }, 'new\n').status).toBe(0);
+    expect(statSync(p).mode & 0o777).toBe(0o600);
+    expect(write({ path: shq(join(dir, 'fresh')), metadata: KEEP_METADATA }, 'x\n').status).toBe(0);
+    expect(statSync(join(dir, 'fresh')).mode & 0o777).toBe(0o644);
+  });
+
+  it('swaps a symlink to a directory for a new link, instead of making one inside that directory', () => {
+    const p = join(dir, 'current');
+    mkdirSync(join(dir, 'r1'));
+    symlinkSync('r1', p);
+    expect(write({ path: shq(p), metadata: '', symlinkTo: 'r2' }, '').status).toBe(0);
+    expect(readlinkSync(p)).toBe('r2');
+    expect(readdirSync(join(dir, 'r1'))).toEqual([]);
+    expect(readdirSync(dir).filter((n) => n.startsWith('.converge-'))).toEqual([]);
+  });
+
+  it('replaces a regular file with a link', () => {
+    const p = join(dir, 'localtime');
+    writeFileSync(p, 'a copied zone file\n');
+    expect(write({ path: shq(p), metadata: '', symlinkTo: '/usr/share/zoneinfo/Etc/UTC' }, '').status).toBe(0);
+    expect(lstatSync(p).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(p)).toBe('/usr/share/zoneinfo/Etc/UTC');
   });
 });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CmdSpec } from '../generated/index.js';
-import { recordingContext } from '../../test/unit/fixtures.js';
+import { recorder } from '../../test/unit/apply-recorder.js';
 import { cmd, guardScript, parseGuards, planCmd } from './cmd.js';
 
 const fixtures: Record<string, { spec: CmdSpec; output: string }> = JSON.parse(readFileSync(join(import.meta.dirname, '../../test/fixtures/cmd/guards.json'), 'utf8'));
@@ -82,7 +82,7 @@ describe('cmd resource', () => {
   });
 
   it('never puts env values in the script (they go on stdin)', async () => {
-    const { ctx, sent: calls } = recordingContext({ sensitive: true });
+    const { ctx, commands: calls } = recorder(undefined, true);
     expect(await cmd.onWatch!({ run: 'deploy --token "$TOKEN"', env: { TOKEN: 'hunter2-secret' }, runas: 'app', cwd: '/srv' }, {}, [], ctx)).toBe('ran');
     expect(calls).toHaveLength(1);
     expect(calls[0].script).not.toContain('hunter2');

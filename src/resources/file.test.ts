@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
-import { file, fileFactScript, parseFileFacts, sha256 } from './file.js';
+import { recorder } from '../../test/unit/apply-recorder.js';
+import { planInput, resolveSpec, SCENARIO_STATES } from '../../test/unit/scenarios.js';
+import { file, fileFactScript, parseFileFacts, sha256, textDiff } from './file.js';
 
 const facts = (name: string) => ({ file: parseFileFacts(fixture('file', name).output) });
 
@@ -60,5 +64,39 @@ describe('file plan', () => {
   it('deletes when absent is wanted', () => {
     expect(file.plan({ path: '/etc/motd', ensure: 'absent' }, facts('existing_same'), planCtx())).toEqual([{ path: 'file', action: 'delete', before: 'file' }]);
     expect(file.plan({ path: '/etc/nope', ensure: 'absent' }, facts('absent'), planCtx())).toEqual([]);
+  });
+});
+
+describe('file source', () => {
+  const logo = readFileSync(join(SCENARIO_STATES, 'files/logo.bin'));
+  it('is read on the controller into bytes that print as their hash', () => {
+    const spec = resolveSpec(file, { path: '/x', source: 'files/logo.bin' });
+    expect(spec.sourceContent?.bytes.equals(logo)).toBe(true);
+    expect(JSON.stringify(spec)).toContain(`"sourceContent":"sha256:${sha256(logo)} (48 bytes)"`);
+  });
+  it('must exist inside the states directory', () => {
+    expect(() => resolveSpec(file, { path: '/x', source: '../capture.mjs' })).toThrow(/outside the states directory/);
+    expect(() => resolveSpec(file, { path: '/x', source: 'files/nope' })).toThrow(/cannot read source "files\/nope"/);
+  });
+  it('compares binary content by hash on the host, never downloading it', () => {
+    const { spec, facts } = planInput(file, 'source_binary_differs');
+    expect(file.facts(spec, planCtx()).file.script).not.toContain('base64');
+    expect(file.plan(spec, facts, planCtx())).toEqual([
+      { path: 'content', action: 'update', before: 'sha256:5559f8c3b1821ee2042bb89470d51329338e7c1de06019a0894ff91c7da2f4ce', after: `sha256:${sha256(logo)}` },
+    ]);
+  });
+  it('is in sync when the hashes match', () => {
+    const { spec, facts } = planInput(file, 'source_binary_same');
+    expect(file.plan(spec, facts, planCtx())).toEqual([]);
+  });
+  it('sends the bytes on stdin, untouched', async () => {
+    const { spec, facts } = planInput(file, 'source_binary_differs');
+    const { ctx, commands: sent } = recorder();
+    await file.apply(spec, file.plan(spec, facts, ctx), facts, ctx);
+    expect(Buffer.isBuffer(sent[0].stdin) && sent[0].stdin.equals(logo)).toBe(true);
+  });
+  it('shows no diff when either side is binary', () => {
+    expect(textDiff('/x', Buffer.from('a\n'), Buffer.from([0, 1]), false)).toBeUndefined();
+    expect(textDiff('/x', Buffer.from('a\n'), Buffer.from('b\n'), false)).toContain('-a\n+b');
   });
 });

@@ -1,36 +1,61 @@
-// file: content (inline or from a template), owner, group, mode. The new
-// content goes to a temp file in the same directory, is validated there,
-// and is renamed over the old file, so no reader ever sees half a file.
+// file: content (inline, rendered from a template, or copied byte for byte
+// from the state tree by `source`), owner, group, mode. Written by
+// atomicWriteScript: a temp file in the same directory, validated, then
+// renamed over the old file, so no reader ever sees half a file.
 
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, relative, resolve as resolvePath, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { HostError } from '../core/diagnostics.js';
-import type { Change, ResourceType } from '../core/resource.js';
+import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
+import type { Change, CompileContext, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
-import { atomicWriteScript } from './atomic-write.js';
+import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
 import { keyValues, metadataChanges, metadataScript, parseStat, pathImplicitAfter, statScript, type PathStat } from './fs-common.js';
 
-/** Content larger than this is compared by hash only, never fetched for a diff. */
-const MAX_DIFF_BYTES = 256 * 1024;
+/** Content larger than this is compared by hash only, never fetched. */
+export const MAX_FETCH_BYTES = 256 * 1024;
 
 export interface FileFacts extends PathStat {
   sha256?: string;
-  /** Current content, fetched only when it differs from the desired one and may be shown. */
+  /** Current content, fetched only when asked for (see fileFactScript). */
   content?: Buffer;
 }
 
 export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
+/** A file of the state tree, read on the controller by resolve(): its bytes go on stdin, its hash is what plans compare. */
+export class SourceContent {
+  readonly sha256: string;
+  constructor(readonly bytes: Buffer) {
+    this.sha256 = sha256(bytes);
+  }
+  /** `show`, JSON and the secret scan see the hash, never the bytes. */
+  toJSON(): string {
+    return `sha256:${this.sha256} (${this.bytes.length} bytes)`;
+  }
+}
+
+/** The spec after resolve(): `source` read into its bytes (an internal field, not part of the schema). */
+export type ResolvedFileSpec = FileSpec & { sourceContent?: SourceContent };
+
+/** The bytes the file must hold, or undefined when the spec does not manage its content. */
+export function desiredContent(spec: ResolvedFileSpec): Buffer | undefined {
+  return spec.content !== undefined ? Buffer.from(spec.content) : spec.sourceContent?.bytes;
+}
+
 /**
- * Read-only: stat, hash, and the current content only when its hash differs
- * from `desired` (so a converged file costs a hash, not a download).
+ * Read-only: stat and hash and, with fetchContent, the current content (at
+ * most MAX_FETCH_BYTES), but only when its hash is not `unlessSha256` (so a
+ * converged file costs a hash, not a download).
  */
-export function fileFactScript(path: string, desired: string | undefined, fetchContent: boolean): string {
+export function fileFactScript(path: string, unlessSha256: string | undefined, fetchContent: boolean): string {
   const p = shq(path);
   const lines = [statScript(path), `if [ -f ${p} ] && [ ! -L ${p} ]; then h=$(sha256sum < ${p} | cut -d' ' -f1); echo "sha256=$h"`];
-  if (fetchContent && desired) {
-    lines.push(`  if [ "$h" != ${desired} ] && [ "$(stat -c %s ${p})" -le ${MAX_DIFF_BYTES} ]; then echo content; base64 < ${p}; fi`);
+  if (fetchContent) {
+    const differs = unlessSha256 ? `[ "$h" != ${unlessSha256} ] && ` : '';
+    lines.push(`  if ${differs}[ "$(stat -c %s ${p})" -le ${MAX_FETCH_BYTES} ]; then echo content; base64 < ${p}; fi`);
   }
   lines.push('fi');
   return lines.join('\n');
@@ -45,40 +70,61 @@ export function parseFileFacts(text: string): FileFacts {
   return facts;
 }
 
-const isText = (b: Buffer) => !b.includes(0) && Buffer.from(b.toString('utf8'), 'utf8').equals(b);
+export const isText = (b: Buffer) => !b.includes(0) && Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 
-function contentChange(spec: FileSpec, facts: FileFacts, sensitive: boolean): Change | undefined {
-  if (spec.content === undefined) return undefined;
-  const after = sha256(spec.content);
+/** Unified diff of two versions of a file; undefined when either is not text (binary content shows hashes only). */
+export function textDiff(path: string, before: Buffer, after: Buffer, creating: boolean): string | undefined {
+  if (!isText(before) || !isText(after)) return undefined;
+  return createTwoFilesPatch(creating ? '/dev/null' : path, path, before.toString(), after.toString(), undefined, undefined, { context: 3 }).replace(/\t$/gm, '');
+}
+
+/** The content change (with a unified diff unless sensitive or binary), or undefined when the hashes match. */
+export function contentChange(spec: ResolvedFileSpec, facts: FileFacts, sensitive: boolean): Change | undefined {
+  const want = desiredContent(spec);
+  if (want === undefined) return undefined;
+  const after = sha256(want);
   if (facts.type === 'file' && facts.sha256 === after) return undefined;
   const action = facts.type === 'absent' ? 'create' : 'update';
   const change: Change = { path: 'content', action, before: facts.sha256 ? `sha256:${facts.sha256}` : undefined, after: `sha256:${after}` };
   if (sensitive) return { ...change, sensitive: true };
-  const before = action === 'create' ? '' : facts.content;
-  if (before !== undefined && isText(Buffer.from(before)) && isText(Buffer.from(spec.content))) {
-    change.diff = createTwoFilesPatch(action === 'create' ? '/dev/null' : spec.path, spec.path, before.toString(), spec.content, undefined, undefined, { context: 3 }).replace(/\t$/gm, '');
-  }
-  return change;
+  const before = action === 'create' ? Buffer.alloc(0) : facts.content;
+  const diff = before && textDiff(spec.path, before, want, action === 'create');
+  return diff ? { ...change, diff } : change;
 }
 
-export const file: ResourceType<FileSpec> = {
+/** Reads `source` from the state tree; it must stay inside the states directory. */
+function readSource(source: string, ctx: CompileContext): SourceContent {
+  const full = resolvePath(ctx.statesDir, source);
+  const rel = relative(ctx.statesDir, full);
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new InputError({ message: `source "${source}" is outside the states directory`, where: ctx.where, hint: 'give a path relative to the states directory, e.g. files/motd' });
+  }
+  try {
+    return new SourceContent(readFileSync(full));
+  } catch (e) {
+    throw new InputError({ message: `cannot read source "${source}": ${errorMessage(e)}`, where: ctx.where, hint: `put the file at ${full}` });
+  }
+}
+
+export const file: ResourceType<ResolvedFileSpec> = {
   kind: 'file',
   id: (spec) => `file:${spec.path}`,
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
 
   resolve(spec, ctx) {
+    if (spec.source !== undefined) return { ...spec, sourceContent: readSource(spec.source, ctx) };
     if (spec.template === undefined) return spec;
     const { template, context, ...rest } = spec;
     return { ...rest, content: ctx.renderTemplate(template, context ?? {}) };
   },
 
-  facts: (spec, ctx) => ({
-    file: {
-      key: `file:${spec.path}:${spec.content === undefined ? '' : sha256(spec.content)}:${ctx.sensitive}`,
-      script: fileFactScript(spec.path, spec.content === undefined ? undefined : sha256(spec.content), !ctx.sensitive),
-      parse: parseFileFacts,
-    },
-  }),
+  facts: (spec, ctx) => {
+    const want = desiredContent(spec);
+    const hash = want && sha256(want);
+    // Content is downloaded only to show a diff: never when it is secret or binary.
+    const fetch = !!want && !ctx.sensitive && !spec.sensitive && isText(want);
+    return { file: { key: `file:${spec.path}:${hash ?? ''}:${fetch}`, script: fileFactScript(spec.path, hash, fetch), parse: parseFileFacts } };
+  },
 
   plan(spec, facts, ctx) {
     const f = facts.file as FileFacts;
@@ -86,12 +132,13 @@ export const file: ResourceType<FileSpec> = {
     if (f.type === 'directory' || f.type === 'other') {
       throw new HostError(`${spec.path} is a ${f.type}, not a file`, 'remove it by hand or manage that path with the matching resource type');
     }
-    if (f.type === 'absent' && spec.content === undefined) return [{ path: 'file', action: 'create', after: 'empty file' }];
+    if (f.type === 'absent' && desiredContent(spec) === undefined) return [{ path: 'file', action: 'create', after: 'empty file' }];
     const changes: Change[] = [];
     if (f.type === 'link') changes.push({ path: 'file', action: 'replace', before: 'symlink', after: 'file' });
-    const c = contentChange(spec, f.type === 'link' ? { type: 'absent' } : f, ctx.sensitive || !!spec.sensitive);
+    const current = f.type === 'link' ? { type: 'absent' as const } : f;
+    const c = contentChange(spec, current, ctx.sensitive || !!spec.sensitive);
     if (c) changes.push(c);
-    changes.push(...metadataChanges(spec, f.type === 'link' ? { type: 'absent' } : f));
+    changes.push(...metadataChanges(spec, current));
     return changes;
   },
 
@@ -106,19 +153,15 @@ export const file: ResourceType<FileSpec> = {
       await ctx.run({ script: `set -e\n${metadataScript(spec, p)}` }, `setting owner/mode of ${spec.path}`);
       return;
     }
+    const content = desiredContent(spec) ?? Buffer.alloc(0);
     const script = atomicWriteScript({
       path: p,
-      metadata: [
-        // Unmanaged metadata is kept from the old file; a new file gets 0644.
-        'if [ -f "$p" ] && [ ! -L "$p" ]; then chown --reference="$p" "$tmp"; chmod --reference="$p" "$tmp"; else chmod 0644 "$tmp"; fi',
-        metadataScript(spec, '"$tmp"'),
-      ]
-        .filter(Boolean)
-        .join('\n'),
-      validate: spec.validate ? spec.validate.split('%s').join('"$tmp"') : undefined,
+      // Unmanaged metadata is kept from the old file.
+      metadata: [KEEP_METADATA, metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
+      validate: spec.validate?.split('%s').join('"$tmp"'),
       backup: spec.backup,
-      sha256: sha256(spec.content ?? ''),
+      sha256: sha256(content),
     });
-    await ctx.run({ script, stdin: spec.content ?? '' }, `writing ${spec.path}`);
+    await ctx.run({ script, stdin: content }, `writing ${spec.path}`);
   },
 };

@@ -1,4 +1,4 @@
-// What file, directory (and later symlink) resources share: reading a
+// What file, directory and symlink resources share: reading a
 // path's type/owner/group/mode, planning metadata changes, and the implicit
 // edges to managed parent directories and owners.
 
@@ -80,21 +80,57 @@ export function metadataChanges(spec: Ownership, st: PathStat): Change[] {
   return out;
 }
 
-/** sh that sets the spec's owner/group/mode on target (a shell word, e.g. "$tmp"). */
-export function metadataScript(spec: Ownership, target: string): string {
+/**
+ * sh that sets the spec's owner/group/mode on target (a shell word, e.g. "$tmp").
+ * On a symlink (`link`) it sets the link's own owner and group: a link has no mode of its own.
+ */
+export function metadataScript(spec: Ownership, target: string, link = false): string {
+  const h = link ? '-h ' : '';
   const lines: string[] = [];
-  if (spec.owner !== undefined) lines.push(`chown ${shq(spec.owner)} ${target}`);
-  if (spec.group !== undefined) lines.push(`chgrp ${shq(spec.group)} ${target}`);
-  if (spec.mode !== undefined) lines.push(`chmod ${formatMode(parseMode(spec.mode))} ${target}`);
+  if (spec.owner !== undefined) lines.push(`chown ${h}${shq(spec.owner)} ${target}`);
+  if (spec.group !== undefined) lines.push(`chgrp ${h}${shq(spec.group)} ${target}`);
+  if (spec.mode !== undefined && !link) lines.push(`chmod ${formatMode(parseMode(spec.mode))} ${target}`);
   return lines.join('\n');
 }
 
 /** Managed ancestors and owners come first. */
 export function pathImplicitAfter(path: string, spec: Ownership): string[] {
-  const ids: string[] = [];
-  const parts = path.split('/').filter(Boolean);
-  for (let i = parts.length - 1; i >= 1; i--) ids.push(`directory:/${parts.slice(0, i).join('/')}`);
+  const ids = ancestors(path).map((d) => `directory:${d}`);
   if (spec.owner) ids.push(`user:${spec.owner}`);
   if (spec.group) ids.push(`group:${spec.group}`);
   return ids;
+}
+
+/**
+ * Root's part of a directory that `user` then fills (a venv, a checkout):
+ * make it, parents too, and hand it over, since the user may not create it
+ * under a root-owned parent. Never through a symlink: a link in its place is
+ * refused, and chown -h does not follow one.
+ */
+export function handOverDirScript(path: string, user: string): string {
+  const p = shq(path);
+  return ['set -e', `if [ -L ${p} ]; then echo ${shq(`${path} is a symlink: not handing it to ${user}`)} >&2; exit 3; fi`, `mkdir -p ${p}`, `chown -h ${shq(user)}: ${p}`].join('\n');
+}
+
+/** The directories above a path, nearest first: /srv/app/venv -> /srv/app, /srv. */
+export function ancestors(path: string): string[] {
+  const parts = path.split('/').filter(Boolean);
+  return parts.slice(0, -1).map((_, i) => `/${parts.slice(0, parts.length - 1 - i).join('/')}`);
+}
+
+/** A path's stat, and for a directory whether it has no entries (something may be made in it). */
+export interface DirStat extends PathStat {
+  empty?: boolean;
+}
+
+/** statScript plus `empty=yes` for an empty directory; an unreadable one is never taken for empty. */
+export function dirStatScript(path: string): string {
+  const p = shq(path);
+  return `${statScript(path)}\n[ -d ${p} ] && [ ! -L ${p} ] && l=$(ls -A ${p}) && [ -z "$l" ] && echo empty=yes\ntrue`;
+}
+
+export function parseDirStat(text: string): DirStat {
+  const st: DirStat = parseStat(text);
+  if (keyValues(text).get('empty') === 'yes') st.empty = true;
+  return st;
 }

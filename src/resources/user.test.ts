@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Change, PlanContext } from '../core/resource.js';
 import type { UserSpec } from '../generated/index.js';
 import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './ssh-keys.js';
-import { recordingContext } from '../../test/unit/fixtures.js';
+import { recorder } from '../../test/unit/apply-recorder.js';
 import { parseUserFacts, sudoersContent, user, userFactScript } from './user.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/user/${name}`, import.meta.url), 'utf8');
@@ -161,7 +161,7 @@ describe('user apply', () => {
   const commands = async (spec: UserSpec, fixtureName: string) => {
     const facts = { user: parseUserFacts(fixture(fixtureName)) };
     const changes: Change[] = user.plan(spec, facts, ctx);
-    const { ctx: applyCtx, sent } = recordingContext();
+    const { ctx: applyCtx, commands: sent } = recorder();
     await user.apply(spec, changes, facts, applyCtx);
     return sent;
   };
@@ -175,7 +175,7 @@ describe('user apply', () => {
     expect(keys.script).toContain('chmod 0600 "$tmp"');
     expect(sudo.stdin).toBe(sudoersContent('ghost'));
     expect(sudo.script.indexOf('visudo -cf "$tmp"')).toBeGreaterThan(0);
-    expect(sudo.script.indexOf('visudo -cf "$tmp"')).toBeLessThan(sudo.script.indexOf('mv -f "$tmp" "$p"'));
+    expect(sudo.script.indexOf('visudo -cf "$tmp"')).toBeLessThan(sudo.script.indexOf('mv -fT "$tmp" "$p"'));
     expect(sudo.script).toContain('chmod 0440 "$tmp"');
   });
 

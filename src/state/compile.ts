@@ -32,6 +32,17 @@ export interface Resource {
   sensitive: boolean;
 }
 
+const fleetViews = new WeakMap<Inventory, unknown[]>();
+/** Every host's name, address, roles and vars: built once per inventory, shared by all hosts' vars. */
+function fleetView(inventory: Inventory): unknown[] {
+  let view = fleetViews.get(inventory);
+  if (!view) {
+    view = inventory.hosts.map((h) => ({ name: h.name, address: h.address, roles: h.roles, vars: h.vars }));
+    fleetViews.set(inventory, view);
+  }
+  return view;
+}
+
 /**
  * The vars a host's states see: its merged vars, `host`, and `fleet` (every
  * host with its address and roles, e.g. for a load balancer's backends).
@@ -42,7 +53,7 @@ export function hostVars(host: Host, inventory: Inventory, templates: Templates)
   let vars: Vars = {
     ...host.vars,
     host: { name: host.name, address: host.address, roles: host.roles },
-    fleet: inventory.hosts.map((h) => ({ name: h.name, address: h.address, roles: h.roles, vars: h.vars })),
+    fleet: fleetView(inventory),
   };
   for (let pass = 0; pass < 4 && JSON.stringify(host.vars).includes('{{'); pass++) {
     const next = { ...vars, ...(templates.renderValue(host.vars, vars, () => ({ file: inventory.file, host: host.name })) as Vars) };
@@ -59,7 +70,7 @@ function asList(v: unknown): string[] {
 
 export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, stateNames?: string[]): Resource[] {
   const vars = hostVars(host, inventory, templates);
-  const entries = tree.entries(stateNames ?? tree.statesFor(host.roles));
+  const entries = stateNames ? tree.entries(stateNames, 'apply') : tree.entries(tree.statesFor(host.roles));
   const out: Resource[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const entry of entries) {
@@ -88,12 +99,17 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
     throw new InputError({ message: `unknown resource type or field "${unknown[0]}"`, where: where(unknown[0]), hint: `resource types: ${Object.keys(resourceTypes).join(', ')}; other fields: ${[...META].join(', ')}` });
   }
   if (kinds.length !== 1) {
-    throw new InputError({ message: kinds.length ? `has ${kinds.length} resource types (${kinds.join(', ')}); one entry holds exactly one` : 'has no resource type', where: where(), hint: 'split it into one entry per resource' });
+    throw new InputError(
+      kinds.length
+        ? { message: `has ${kinds.length} resource types (${kinds.join(', ')}); one entry holds exactly one`, where: where(), hint: 'split it into one entry per resource' }
+        : { message: 'has no resource type', where: where(), hint: `give it one, e.g. ${rawId}: { file: { path: /etc/motd } }; the types are ${Object.keys(resourceTypes).join(', ')}` },
+    );
   }
   const kind = kinds[0];
   const type = resourceTypes[kind];
 
-  if (body.when !== undefined && !templates.renderString(String(body.when), vars, () => where('when'))) return [];
+  // when: false (a YAML boolean) is as false as "{{ false }}".
+  if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return [];
   let items: unknown[] = [undefined];
   if (body.for_each !== undefined) {
     const list = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, () => where('for_each')) : body.for_each;

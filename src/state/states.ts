@@ -3,10 +3,10 @@
 
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { InputError } from '../core/diagnostics.js';
+import { InputError, type Where } from '../core/diagnostics.js';
 import type { TopFile } from '../generated/index.js';
 import { assertSchema } from './schemas.js';
-import { readYaml, type YamlFile } from './yaml-file.js';
+import { formatPath, readYaml, type YamlFile } from './yaml-file.js';
 
 export interface RawEntry {
   stateName: string;
@@ -19,14 +19,27 @@ export interface StateTree {
   dir: string;
   top: YamlFile;
   roles: Record<string, string[]>;
-  /** Entries of a list of state names (includes first, each file once), in declaration order. */
-  entries(stateNames: string[]): RawEntry[];
+  /**
+   * Entries of a list of state names (includes first, each file once), in
+   * declaration order. `named` says where the names come from when not from
+   * the top file, e.g. "apply" for `converge apply NAME...`.
+   */
+  entries(stateNames: string[], named?: string): RawEntry[];
   /** State names a host with these roles gets from the top file. */
   statesFor(roles: string[]): string[];
 }
 
+type Origin = { src: YamlFile; path: (string | number)[] } | { cli: string };
+
 export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
   const topPath = join(dir, 'top.yaml');
+  if (!existsSync(topPath)) {
+    throw new InputError({
+      message: `no top file: the states directory ${relative(process.cwd(), dir) || '.'} has no top.yaml`,
+      where: { file: relative(process.cwd(), topPath) },
+      hint: 'create top.yaml there (roles: { all: [base] } maps roles to state files), or point "states:" in the inventory (or --states) at your states directory',
+    });
+  }
   const top = readYaml(topPath, relative(process.cwd(), topPath));
   assertSchema('top.schema.json', top.value, top);
   const roles = (top.value as TopFile).roles;
@@ -40,15 +53,17 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
     }
   }
   const cache = new Map<string, YamlFile>();
-  const load = (name: string, from: { src: YamlFile; path: (string | number)[] }): YamlFile => {
+  /** Where a state name is written: a list item in a YAML file, or the command line. */
+  const at = (from: Origin): Where => ('src' in from ? { file: from.src.file, line: from.src.lineOf(from.path), path: formatPath(from.path) } : { path: from.cli });
+  const load = (name: string, from: Origin): YamlFile => {
     let f = cache.get(name);
     if (f) return f;
     const path = join(dir, `${name}.yaml`);
     if (!existsSync(path)) {
       throw new InputError({
         message: `state "${name}" not found (looked for ${relative(process.cwd(), path)})`,
-        where: { file: from.src.file, line: from.src.lineOf(from.path), path: from.path.join('.') },
-        hint: 'state names are paths relative to the states directory, without .yaml',
+        where: at(from),
+        hint: 'state names are paths relative to the states directory, without .yaml (states/web/nginx.yaml is web/nginx)',
       });
     }
     f = readYaml(path, relative(process.cwd(), path));
@@ -59,13 +74,13 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
 
   for (const [role, names] of Object.entries(roles)) names.forEach((n, i) => load(n, { src: top, path: ['roles', role, i] }));
 
-  const entries = (stateNames: string[]): RawEntry[] => {
+  const entries = (stateNames: string[], named?: string): RawEntry[] => {
     const out: RawEntry[] = [];
     const seen = new Set<string>();
-    const visit = (name: string, from: { src: YamlFile; path: (string | number)[] }, stack: string[]) => {
+    const visit = (name: string, from: Origin, stack: string[]) => {
       if (seen.has(name)) return;
       if (stack.includes(name)) {
-        throw new InputError({ message: `include cycle: ${[...stack, name].join(' -> ')}`, where: { file: from.src.file, line: from.src.lineOf(from.path) }, hint: 'remove one of the includes' });
+        throw new InputError({ message: `include cycle: ${[...stack, name].join(' -> ')}`, where: at(from), hint: 'remove one of the includes' });
       }
       const src = load(name, from);
       const doc = (src.value ?? {}) as { include?: string[]; resources?: Record<string, Record<string, unknown>> };
@@ -73,7 +88,7 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
       seen.add(name);
       for (const [rawId, body] of Object.entries(doc.resources ?? {})) out.push({ stateName: name, src, rawId, body: body ?? {} });
     };
-    stateNames.forEach((n) => visit(n, { src: top, path: ['roles'] }, []));
+    stateNames.forEach((n) => visit(n, named ? { cli: `${named} ${n}` } : { src: top, path: ['roles'] }, []));
     return out;
   };
 

@@ -2,8 +2,10 @@
 // in state files. The YAML text itself is never templated, so every error
 // keeps its file and line; a variable that is not defined is an error.
 
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import nunjucks from 'nunjucks';
-import { InputError, type Where } from '../core/diagnostics.js';
+import { errorMessage, InputError, type Where } from '../core/diagnostics.js';
 
 export type Vars = Record<string, unknown>;
 
@@ -20,12 +22,19 @@ export class Templates {
     });
   }
 
-  /** Render a template file from the state tree. */
+  /** Render a template file from the state tree; `where` is the resource that uses it. */
   renderFile(name: string, vars: Vars, where: () => Where): string {
+    const file = relative(process.cwd(), join(this.statesDir, name));
+    if (!existsSync(join(this.statesDir, name))) {
+      throw new InputError({ message: `template "${name}" not found (looked for ${file})`, where: where(), hint: 'template names are paths relative to the states directory: states/web/site.conf.j2 is web/site.conf.j2' });
+    }
     try {
       return this.env.render(name, vars);
     } catch (e) {
-      throw templateError(e, { ...where(), file: `${where().file} -> template ${name}` }, name);
+      // The error is in the template file: point there, and say which resource rendered it.
+      const used = where();
+      const line = /\[Line (\d+), Column \d+\]/.exec(errorMessage(e))?.[1];
+      throw templateError(e, { file, line: line ? Number(line) : undefined, host: used.host }, name, ` (rendered for ${used.path} at ${used.file}:${used.line})`);
     }
   }
 
@@ -64,16 +73,25 @@ export class Templates {
   }
 }
 
-function templateError(e: unknown, where: Where, source: string): InputError {
-  const raw = e instanceof Error ? e.message : String(e);
+function templateError(e: unknown, where: Where, source: string, usedBy = ''): InputError {
+  const raw = errorMessage(e);
   const undef = /undefined value|null or undefined|undefined/.test(raw);
   const lineMatch = /\[Line (\d+), Column (\d+)\]/.exec(raw);
-  const detail = raw.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('Template render error')).join(' ');
+  const detail = raw
+    .split('\n')
+    .map((l) => l.trim().replace(/^\(.*?\)\s*(\[Line \d+, Column \d+\])?\s*/, '').replace(/^Error: /, ''))
+    .filter((l) => l && !l.startsWith('Template render error'))
+    .join(' ');
+  const quoted = `"${source.length > 80 ? source.slice(0, 80) + '…' : source}"`;
   return new InputError({
     message: undef
-      ? `template uses a variable that is not defined in "${source.length > 80 ? source.slice(0, 80) + '…' : source}"${lineMatch ? ` (template line ${lineMatch[1]})` : ''}`
-      : `template error in "${source.length > 80 ? source.slice(0, 80) + '…' : source}": ${detail}`,
+      ? `template uses a variable that is not defined in ${quoted}${lineMatch && !where.line ? ` (template line ${lineMatch[1]})` : ''}${usedBy}`
+      : `template error in ${quoted}: ${detail}${usedBy}`,
     where,
-    hint: undef ? 'define the variable in the inventory (fleet, role or host vars) or guard it with {% if x is defined %}' : 'fix the template syntax',
+    hint: undef
+      ? 'define the variable in the inventory (fleet, role or host vars) or guard it with {% if x is defined %}'
+      : /template not found/.test(raw)
+        ? 'template names are paths relative to the states directory: states/web/site.conf.j2 is web/site.conf.j2'
+        : 'fix the template syntax (nunjucks, Jinja-like: {{ var }}, {% if %}, {% for %})',
   });
 }

@@ -61,7 +61,12 @@ export function readYaml(path: string, displayName = path): YamlFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new InputError({ message: `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, where: { file: displayName }, hint: 'check the path' });
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError({
+      message: code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? (e as Error).message})`,
+      where: { file: displayName },
+      hint: code === 'ENOENT' ? 'check the path' : 'check that it is a readable file',
+    });
   }
   return parseYaml(text, displayName);
 }

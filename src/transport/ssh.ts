@@ -63,7 +63,9 @@ export class SshTransport implements Transport {
     }
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
-      client.once('error', (err: Error & { level?: string }) => reject(err));
+      // on, not once: a connection cut before the handshake emits a socket error and then
+      // "Connection lost before handshake"; a second error with no listener kills the process.
+      client.on('error', (err: Error & { level?: string }) => reject(err));
       client.connect(config);
     }).catch((err: Error & { level?: string }) => {
       client.end();

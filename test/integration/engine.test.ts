@@ -64,10 +64,10 @@ describe('engine on a 2-host fleet', () => {
       expect((await fleet.exec(h, 'cat /srv/app/conf/app.ini')).stdout).toBe(`[app]\nname = demo\nhost = ${h}\nworkers = 2\n`);
       expect((await fleet.exec(h, 'stat -c "%U:%G %a" /srv/app/conf/app.ini /srv/app/conf')).stdout).toBe('app:app 640\napp:app 750\n');
       expect((await fleet.exec(h, 'systemctl is-active app; systemctl is-enabled app')).stdout).toBe('active\nenabled\n');
-      expect((await fleet.exec(h, 'dpkg-query -W -f "${Status}" tree')).stdout).toBe('install ok installed');
+      expect((await fleet.exec(h, "dpkg-query -W -f '${Status}' tree")).stdout).toBe('install ok installed');
       expect((await fleet.exec(h, 'id -nG alice')).stdout.trim().split(' ').sort()).toEqual(['alice', 'developers']);
       expect((await fleet.exec(h, 'cat /etc/motd')).stdout).toContain(`${h} (app) is managed by converge.`);
-      expect((await fleet.exec(h, 'wc -l < /srv/app/migrations.log')).stdout.trim()).toBe('1');
+      expect((await fleet.exec(h, 'wc -l < /srv/app/conf/migrations.log')).stdout.trim()).toBe('1');
     }
   });
 

@@ -66,6 +66,12 @@ export interface ExecResult {
 export interface StartFleetOptions {
   /** Mount the shared .deb pool (default true). */
   shareAptCache?: boolean;
+  /**
+   * Also put the hosts on one user-defined Docker network of their own, where
+   * each reaches the others by host name (a replica pulling from its primary).
+   * Default false. Tests still reach every host on 127.0.0.1 only.
+   */
+  network?: boolean;
 }
 
 export interface InventoryOptions {
@@ -113,8 +119,9 @@ const READY_COMMAND =
 class TargetContainer extends GenericContainer {
   id: string | undefined;
 
-  constructor(name: string, runId: string, aptPool: string | null) {
+  constructor(name: string, runId: string, aptPool: string | null, network: string | null) {
     super(TEST_IMAGE);
+    if (network) this.withNetworkMode(network).withNetworkAliases(name);
     this.withHostname(name)
       .withLabels({
         [LABEL]: '1',
@@ -186,8 +193,15 @@ async function containerDiagnostics(id: string): Promise<string> {
 
 let staleSwept = false;
 
-async function startHost(name: string, runId: string, aptPool: string | null): Promise<{ host: FleetHost; container: StartedTestContainer }> {
-  const def = new TargetContainer(name, runId, aptPool);
+/** A user-defined bridge network for one fleet, labelled like its containers. */
+async function createNetwork(runId: string): Promise<string> {
+  const name = `converge-test-${runId}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  await docker(['network', 'create', '--label', `${LABEL}=1`, '--label', `${LABEL_RUN}=${runId}`, '--label', `${LABEL_HOST}=${hostname()}`, name]);
+  return name;
+}
+
+async function startHost(name: string, runId: string, aptPool: string | null, network: string | null): Promise<{ host: FleetHost; container: StartedTestContainer }> {
+  const def = new TargetContainer(name, runId, aptPool, network);
   let container: StartedTestContainer;
   try {
     container = await def.start();
@@ -219,14 +233,21 @@ export async function startFleet(names: string[], opts: StartFleetOptions = {}):
   if (!staleSwept) {
     staleSwept = true;
     await removeStaleContainers();
+    // Networks of crashed runs: unused ones older than an hour (never a live run's).
+    await docker(['network', 'prune', '-f', '--filter', `label=${LABEL}`, '--filter', 'until=1h']).catch(() => undefined);
   }
   const runId = process.env.CONVERGE_TEST_RUN_ID ?? `adhoc-${process.pid}`;
   const aptPool = opts.shareAptCache === false ? null : aptPoolDir();
-  const started = await Promise.allSettled(names.map((n) => startHost(n, runId, aptPool)));
+  const network = opts.network ? await createNetwork(runId) : null;
+  const removeNetwork = async () => {
+    if (network) await docker(['network', 'rm', network]).catch(() => undefined);
+  };
+  const started = await Promise.allSettled(names.map((n) => startHost(n, runId, aptPool, network)));
   const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length > 0) {
     await removeContainers(ok.map((s) => s.host.containerId));
+    await removeNetwork();
     throw failed.length === 1 ? failed[0] : new AggregateError(failed, failed.map((e) => e.message).join('\n---\n'));
   }
 
@@ -309,6 +330,7 @@ export async function startFleet(names: string[], opts: StartFleetOptions = {}):
       if (closed) return;
       closed = true;
       await removeContainers(hosts.map((h) => h.containerId));
+      await removeNetwork();
       rmSync(dir, { recursive: true, force: true });
     },
   };

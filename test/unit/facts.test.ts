@@ -18,6 +18,12 @@ describe('fact batching', () => {
     expect(parts.get('d')).toBe('after-failure\n');
   });
 
+  it('a query that reads stdin cannot swallow the rest of the batch', () => {
+    const queries = [q('greedy', 'cat'), q('next', 'echo still-here')];
+    const out = execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok') }).toString();
+    expect(splitBatch(out, queries, 'tok')).toEqual(new Map([['greedy', ''], ['next', 'still-here\n']]));
+  });
+
   it('sends one exec per run-as user and shares identical keys', async () => {
     const t = new FakeTransport('h', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
     const shared = q('dpkg', 'echo listing');

@@ -1,7 +1,5 @@
 // Fact fixtures: { command, output } captured from a real container, so
 // parsers are tested against what hosts really print (pyinfra's model).
-import type { ApplyContext, Command } from '../../src/core/resource.js';
-import type { ExecResult } from '../../src/transport/transport.js';
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,10 +12,3 @@ export function fixture(kind: string, name: string): { command: string; output: 
 
 export const planCtx = (sensitive = false) => ({ host: { name: 'h', sshPort: 22, loginUser: 'root' }, statesDir: '/states', sensitive });
 
-/** An ApplyContext that records the commands apply sends and answers each with `reply` (exit 0 by default). */
-export function recordingContext(opts: { sensitive?: boolean; reply?: (c: Command) => ExecResult } = {}) {
-  const sent: Command[] = [];
-  const answer = async (c: Command) => (sent.push(c), opts.reply?.(c) ?? { code: 0, stdout: '', stderr: '' });
-  const ctx: ApplyContext = { ...planCtx(opts.sensitive), signal: new AbortController().signal, run: answer, exec: answer, canReconnect: async () => true };
-  return { ctx, sent };
-}

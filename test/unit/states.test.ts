@@ -23,6 +23,14 @@ describe('state files', () => {
     expect(p.graph.order[1].spec).toEqual({ path: '/srv/myproj/alice', content: 'port=8000\n' });
   });
 
+  it('drops an entry whose when is false, as a YAML boolean or a rendered expression', () => {
+    const [p] = prepare({
+      'states/top.yaml': top,
+      'states/web.yaml': 'resources:\n  a: { file: { path: /a }, when: false }\n  b: { file: { path: /b }, when: "{{ port > 9000 }}" }\n  c: { file: { path: /c }, when: true }\n  d: { file: { path: /d }, when: "{{ project == \'myproj\' }}" }\n',
+    });
+    expect(p.graph.order.map((r) => r.id)).toEqual(['c', 'd']);
+  });
+
   it('keeps a list var a list when a value is exactly one expression', () => {
     const [p] = prepare({
       'inventory.yaml': 'states: states\nvars: { modes: ["0644"] }\nroles: { web: {} }\nhosts: { web-1: { address: h, roles: [web] } }\n',

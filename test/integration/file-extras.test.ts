@@ -1,0 +1,164 @@
+// symlink, line, file source, cron, sysctl, timezone and locale on one real
+// host, in one state tree: the first run (with /proc/sys read-only, as Docker
+// mounts it) converges everything but the sysctl, which fails with the
+// kernel's reason; with /proc/sys writable the sysctl converges too; a second
+// run changes nothing; drift made by hand in each is what --check reports,
+// exactly, and --check changes nothing.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { converge, resourcesOf } from '../support/cli.js';
+import { startFleet, type Fleet } from '../support/fleet.js';
+import { snapshot } from '../support/snapshot.js';
+
+const HOST = 'fx-1';
+const LOGO = '/usr/local/share/converge/logo.bin';
+const CRON = '/etc/cron.d/converge-backup';
+const SYSCTL = 'net.core.somaxconn';
+
+const state = `
+resources:
+  site-link:
+    symlink: { path: /etc/nginx/sites-enabled/app, target: /etc/nginx/sites-available/app }
+  release-link:
+    symlink: { path: /srv/app/current, target: /srv/app/releases/2, force: true }
+  ssh-root:
+    line: { path: /etc/ssh/sshd_config, key: PermitRootLogin, value: prohibit-password, separator: " ", match: '^#?\\s*PermitRootLogin\\s' }
+  ssh-tries:
+    line: { path: /etc/ssh/sshd_config, key: MaxAuthTries, value: 4, separator: " ", match: '^#?\\s*MaxAuthTries\\s' }
+  app-default:
+    line: { path: /etc/default/converge-app, key: WORKERS, value: 3, separator: "=", create: true }
+  logo:
+    file: { path: ${LOGO}, source: files/logo.bin }
+  backup-cron:
+    cron: { name: converge-backup, minute: 30, hour: 2, command: /usr/local/bin/backup --quiet, env: { MAILTO: "" } }
+  somaxconn:
+    sysctl: { name: ${SYSCTL}, value: 1024 }
+  tz:
+    timezone: { name: Europe/Paris }
+  en-us:
+    locale: { name: en_US.UTF-8, default: true }
+`;
+const IDS = ['site-link', 'release-link', 'ssh-root', 'ssh-tries', 'app-default', 'logo', 'backup-cron', 'somaxconn', 'tz', 'en-us'];
+
+describe('file extras on a real host', () => {
+  let fleet: Fleet;
+  let inventory: string;
+  let exec: (cmd: string) => Promise<string>;
+  // Binary, with NUL bytes, and larger than one SSH channel window.
+  const logo = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0]), randomBytes(200 * 1024)]);
+  const run = (...args: string[]) => converge(['highstate', '-i', inventory, '--json', ...args]);
+  const statuses = (json: unknown) => Object.fromEntries(Object.entries(resourcesOf(json, HOST)).map(([id, r]) => [id, r.status]));
+  const allBut = (status: string, others: Record<string, string>) => Object.fromEntries(IDS.map((id) => [id, others[id] ?? status]));
+  // What --check must leave as it was: /etc (snapshot), the other managed paths, and the running kernel value.
+  const hostState = async () => `${await snapshot(fleet, HOST, ['/srv', '/usr/local/share/converge'])}\n${await exec(`sysctl -n ${SYSCTL}; locale -a`)}`;
+
+  beforeAll(async () => {
+    const t = Date.now();
+    fleet = await startFleet([HOST]);
+    exec = async (cmd) => {
+      const r = await fleet.exec(HOST, cmd);
+      if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
+      return r.stdout;
+    };
+    // locale needs the locales package (tzdata is in the image); a directory is where a release link goes.
+    await exec('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales >/dev/null && mkdir -p /srv/app/current && echo old > /srv/app/current/index.html');
+    const states = join(fleet.dir, 'states');
+    mkdirSync(join(states, 'files'), { recursive: true });
+    writeFileSync(join(states, 'top.yaml'), 'roles:\n  fx: [extras]\n');
+    writeFileSync(join(states, 'extras.yaml'), state);
+    writeFileSync(join(states, 'files/logo.bin'), logo);
+    inventory = join(fleet.dir, 'inventory.yaml');
+    fleet.writeInventory(inventory, { roles: { fx: [HOST] }, states });
+    console.log(`[file-extras] host ready with locales in ${Date.now() - t} ms`);
+  });
+
+  afterAll(async () => {
+    await fleet?.close();
+  });
+
+  it('converges everything but a sysctl the kernel refuses, which fails with the reason and persists nothing', async () => {
+    expect(await exec('mount | grep " /proc/sys "')).toContain('(ro,');
+    const t = Date.now();
+    const r = await run('--accept-new-host-keys');
+    console.log(`[file-extras] first run: ${Date.now() - t} ms`);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(statuses(r.json)).toEqual(allBut('changed', { somaxconn: 'failed' }));
+    const failed = resourcesOf(r.json, HOST).somaxconn;
+    expect(failed.reason).toMatch(/^the kernel refused net\.core\.somaxconn = 1024: sysctl: permission denied on key "net\.core\.somaxconn"/);
+    expect(failed.hint).toMatch(/read-only/);
+    expect((await fleet.exec(HOST, `test -e /etc/sysctl.d/99-converge-${SYSCTL}.conf`)).code).toBe(1);
+  });
+
+  it('converges the sysctl once /proc/sys is writable, as on a real host', async () => {
+    await exec('mount -o remount,rw,bind /proc/sys');
+    const t = Date.now();
+    const r = await run();
+    console.log(`[file-extras] run with writable /proc/sys: ${Date.now() - t} ms`);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(statuses(r.json)).toEqual(allBut('unchanged', { somaxconn: 'changed' }));
+
+    expect(await exec('readlink /etc/nginx/sites-enabled/app /srv/app/current')).toBe('/etc/nginx/sites-available/app\n/srv/app/releases/2\n');
+    expect(await exec("grep -nE '^#?(PermitRootLogin|MaxAuthTries) ' /etc/ssh/sshd_config")).toMatch(/^\d+:PermitRootLogin prohibit-password\n\d+:MaxAuthTries 4\n$/);
+    await exec('sshd -t');
+    expect(await exec('cat /etc/default/converge-app; stat -c %a /etc/default/converge-app')).toBe('WORKERS=3\n644\n');
+    expect((await exec(`sha256sum < ${LOGO}`)).split(' ')[0]).toBe(createHash('sha256').update(logo).digest('hex'));
+    expect(await exec(`cat ${CRON}; stat -c '%U:%G %a' ${CRON}`)).toBe(
+      '# Managed by converge (cron converge-backup): edits here are overwritten.\nMAILTO=\n30 2 * * * root /usr/local/bin/backup --quiet\nroot:root 644\n',
+    );
+    expect(await exec(`sysctl -n ${SYSCTL}; cat /etc/sysctl.d/99-converge-${SYSCTL}.conf`)).toBe(`1024\n# Managed by converge.\n${SYSCTL} = 1024\n`);
+    expect(await exec('readlink /etc/localtime; cat /etc/timezone; date +%Z')).toMatch(/^\/usr\/share\/zoneinfo\/Europe\/Paris\nEurope\/Paris\nCES?T\n$/);
+    expect(await exec('locale -a; grep -x "en_US.UTF-8 UTF-8" /etc/locale.gen; grep ^LANG= /etc/default/locale')).toMatch(/\nen_US\.utf8\n[^]*en_US\.UTF-8 UTF-8\nLANG=en_US\.UTF-8\n$/);
+  });
+
+  it('changes nothing on a second run', async () => {
+    const t = Date.now();
+    const r = await run();
+    console.log(`[file-extras] second run: ${Date.now() - t} ms`);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(statuses(r.json)).toEqual(allBut('unchanged', {}));
+  });
+
+  it('--check reports exactly the drift made by hand, hashes only for binary content, and changes nothing', async () => {
+    await exec(
+      [
+        'rm /etc/nginx/sites-enabled/app',
+        "sed -i 's/^MaxAuthTries 4$/MaxAuthTries 6/' /etc/ssh/sshd_config",
+        `sed -i 's/^30 2 /30 5 /' ${CRON}`,
+        `sysctl -qw ${SYSCTL}=4096`,
+        'ln -sfn /usr/share/zoneinfo/Etc/UTC /etc/localtime && echo Etc/UTC > /etc/timezone',
+        `printf 'x' >> ${LOGO}`,
+      ].join(' && '),
+    );
+    const before = await hostState();
+    const t = Date.now();
+    const r = await run('--check');
+    console.log(`[file-extras] check with drift: ${Date.now() - t} ms`);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(await hostState()).toBe(before);
+
+    const drifted = { 'site-link': 'would-change', 'ssh-tries': 'would-change', 'backup-cron': 'would-change', somaxconn: 'would-change', tz: 'would-change', logo: 'would-change' };
+    expect(statuses(r.json)).toEqual(allBut('unchanged', drifted));
+    const res = resourcesOf(r.json, HOST);
+    expect(res['site-link'].changes).toEqual([{ path: 'target', action: 'create', after: '/etc/nginx/sites-available/app' }]);
+    expect(res['ssh-tries'].changes).toMatchObject([{ path: 'line', action: 'update', before: 'MaxAuthTries 6', after: 'MaxAuthTries 4' }]);
+    expect(res['ssh-tries'].changes[0].diff).toContain('-MaxAuthTries 6\n+MaxAuthTries 4\n');
+    expect(res['backup-cron'].changes.map((c: { path: string }) => c.path)).toEqual(['content']);
+    expect(res['backup-cron'].changes[0].diff).toContain('-30 5 * * * root /usr/local/bin/backup --quiet\n+30 2 * * * root /usr/local/bin/backup --quiet\n');
+    expect(res.somaxconn.changes).toEqual([{ path: 'value', action: 'update', before: '4096', after: '1024' }]);
+    expect(res.tz.changes.map((c: { path: string; before: string }) => [c.path, c.before])).toEqual([
+      ['/etc/localtime target', '/usr/share/zoneinfo/Etc/UTC'],
+      ['/etc/timezone content', expect.stringMatching(/^sha256:/)],
+    ]);
+    expect(res.logo.changes).toEqual([{ path: 'content', action: 'update', before: expect.stringMatching(/^sha256:/), after: `sha256:${createHash('sha256').update(logo).digest('hex')}` }]);
+  });
+
+  it('puts the drift right, and only the drift', async () => {
+    const r = await run();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(statuses(r.json)).toEqual(allBut('unchanged', { 'site-link': 'changed', 'ssh-tries': 'changed', 'backup-cron': 'changed', somaxconn: 'changed', tz: 'changed', logo: 'changed' }));
+    expect(await exec(`sysctl -n ${SYSCTL}; readlink /etc/localtime; grep -c '^MaxAuthTries 4$' /etc/ssh/sshd_config`)).toBe('1024\n/usr/share/zoneinfo/Europe/Paris\n1\n');
+  });
+});

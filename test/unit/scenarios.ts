@@ -1,0 +1,40 @@
+// Scenario fixtures written by test/fixtures/capture.mjs from a real
+// container: a spec and the output of each of its fact queries. planInput
+// parses them with the resource's own parsers, and fails when the code no
+// longer sends the command the output was captured from (re-capture then).
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Facts, ResourceType } from '../../src/core/resource.js';
+import { FIXTURES, planCtx } from './fixtures.js';
+
+export interface Scenario<S> {
+  spec: S;
+  facts: Record<string, { command: string; output: string }>;
+}
+
+/** The state tree resolve() reads `source` files from. */
+export const SCENARIO_STATES = join(FIXTURES, 'file/states');
+
+export function scenario<S>(kind: string, name: string): Scenario<S> {
+  return JSON.parse(readFileSync(join(FIXTURES, kind, `${name}.json`), 'utf8'));
+}
+
+export function resolveSpec<S>(type: ResourceType<S>, spec: S): S {
+  const where = { file: 'states/test.yaml', line: 1 };
+  return type.resolve ? type.resolve(spec, { statesDir: SCENARIO_STATES, vars: {}, where, renderTemplate: () => '' }) : spec;
+}
+
+/** The scenario's spec, resolved as the compiler would, and its facts parsed. */
+export function planInput<S>(type: ResourceType<S>, name: string): { spec: S; facts: Facts } {
+  const sc = scenario<S>(type.kind, name);
+  const spec = resolveSpec(type, sc.spec);
+  const facts: Facts = {};
+  for (const [fact, q] of Object.entries(type.facts(spec, planCtx()))) {
+    const captured = sc.facts[fact];
+    if (captured?.command !== q.script) throw new Error(`fixture ${type.kind}/${name} (${fact}) is stale: re-capture it with test/fixtures/capture.mjs`);
+    facts[fact] = q.parse(captured.output);
+  }
+  return { spec, facts };
+}
+
