@@ -74,7 +74,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
       batchSize,
       maxFail,
       signal: controller.signal,
-      onEvent: (e) => progress.event(e),
+      // Progress names resources and what a host waits for: redacted like every other line.
+      onEvent: (e) => progress.event(redactor.empty ? e : redactor.redactValue(e)),
       onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
     });
     progress.finish();

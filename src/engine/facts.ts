@@ -64,14 +64,14 @@ export function factBatches(requests: FactRequest<unknown>[]): Map<string, FactQ
 
 export const newToken = (): string => randomBytes(6).toString('hex');
 
-export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[], signal?: AbortSignal): Promise<Gathered<R>> {
+export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
   const byUser = factBatches(requests);
   const token = newToken();
   const raw = new Map<string, string>();
   const failedUsers = new Map<string, string>();
   await Promise.all(
     [...byUser].map(async ([user, queries]) => {
-      const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user, signal });
+      const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user });
       const parts = splitBatch(res.stdout, queries, token);
       if (parts.size < queries.length) {
         const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;

@@ -10,9 +10,9 @@ import type { ResourceResult, ResourceStatus } from '../core/result.js';
 import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
-import type { ExecResult, Held, Transport } from '../transport/transport.js';
+import { describeExit, type ExecResult, type Held, type Transport } from '../transport/transport.js';
 import { gatherFacts, type FactRequest } from './facts.js';
-import { acquireRunLock, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery } from './host-state.js';
+import { acquireRunLock, activeFile, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery, type LockResult } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
 export interface HostEvent {
@@ -23,6 +23,8 @@ export interface HostEvent {
   total?: number;
   /** The resource being planned or applied now. */
   resource?: string;
+  /** What the host is waiting for, e.g. "waiting for the dpkg lock (held by ...)". */
+  note?: string;
 }
 
 export interface HostRunOptions {
@@ -48,6 +50,27 @@ interface Planned {
 
 const JOURNAL = Symbol('journal');
 const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
+
+/**
+ * The lock, or undefined when the run is interrupted while waiting for it
+ * (--wait-lock): nothing has changed yet, so that is a safe point to stop.
+ * A lock that comes later is let go at once.
+ */
+async function unlessAborted(lock: Promise<LockResult>, signal: AbortSignal): Promise<LockResult | undefined> {
+  let onAbort = () => {};
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const got = await Promise.race([lock, aborted]);
+    if (!got) lock.then((late) => late.held.release(), () => undefined);
+    return got;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
 
 export class HostRun {
   private readonly results = new Map<Resource, ResourceResult>();
@@ -77,8 +100,10 @@ export class HostRun {
   }
 
   private applyContext(r: Resource): ApplyContext {
+    // Every change runs under the run lock's companion (host-state.ts), and
+    // is never signalled once started: an interrupted run lets it finish.
     const exec = (cmd: { script: string; stdin?: string | Buffer; runAs?: string }): Promise<ExecResult> =>
-      this.transport.exec(cmd.script, { stdin: cmd.stdin, runAs: cmd.runAs, signal: this.opts.signal });
+      this.transport.exec(cmd.script, { stdin: cmd.stdin, runAs: cmd.runAs, guard: activeFile(this.stateDir), onProgress: (note) => this.event('applying', { resource: r.id, note }) });
     return {
       ...this.planContext(r),
       signal: this.opts.signal,
@@ -87,7 +112,7 @@ export class HostRun {
         const res = await exec(cmd);
         if (res.code !== 0) {
           const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
-          throw new HostError(`${purpose} failed (exit ${res.code})${detail ? `: ${detail}` : ''}`, `fix what the output names on ${this.host.name} (or in this resource's state), then run again; --check shows what is left to do`);
+          throw new HostError(`${purpose} failed (${describeExit(res)})${detail ? `: ${detail}` : ''}`, `fix what the output names on ${this.host.name} (or in this resource's state), then run again; --check shows what is left to do`);
         }
         return res;
       },
@@ -117,7 +142,7 @@ export class HostRun {
 
   private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
     const requests = this.factRequests(resources, withJournal);
-    const { facts, unavailable } = await gatherFacts(this.transport, requests, this.opts.signal);
+    const { facts, unavailable } = await gatherFacts(this.transport, requests);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
@@ -179,10 +204,13 @@ export class HostRun {
     try {
       if (!this.opts.check && this.somethingToDo()) {
         this.event('waiting-lock');
-        const got = await acquireRunLock(this.transport, this.stateDir, this.opts.waitLock);
-        lock = got.held;
+        const got = await unlessAborted(
+          acquireRunLock(this.transport, this.stateDir, this.opts.waitLock, (note) => this.event('waiting-lock', { note })),
+          this.opts.signal,
+        );
+        lock = got?.held;
         // Another run went first: what we planned may no longer hold.
-        if (got.waited) this.planned = await this.plan(order, true);
+        if (got?.waited) this.planned = await this.plan(order, true);
       }
       const phase = this.opts.check ? 'planning' : 'applying';
       for (const [done, r] of order.entries()) {

@@ -21,6 +21,7 @@ export interface Progress {
 }
 
 function describe(e: HostEvent): string {
+  if (e.note) return e.note;
   if (e.phase === 'applying' || e.phase === 'planning') return `${e.phase} ${e.done ?? 0}/${e.total ?? '?'}${e.resource ? ` ${e.resource}` : ''}`;
   return e.phase;
 }
@@ -41,10 +42,13 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
     const last = new Map<string, string>();
     return {
       event(e) {
-        if (last.get(e.host) === e.phase) return;
-        last.set(e.host, e.phase);
+        // A note (what the host waits for) gets its line too.
+        const key = e.note ?? e.phase;
+        if (last.get(e.host) === key) return;
+        last.set(e.host, key);
         // The phase's size, not its first resource: that one is done long before the next line.
-        out.write(`[${elapsed()}] ${e.host}: ${e.total === undefined ? e.phase : `${e.phase} ${e.total} resource(s)`}\n`);
+        const what = e.note ?? (e.total === undefined ? e.phase : `${e.phase} ${e.total} resource(s)`);
+        out.write(`[${elapsed()}] ${e.host}: ${what}\n`);
       },
       hostDone: (_h, report) => printReport(report),
       note,

@@ -5,7 +5,7 @@
 // lock instead of failing.
 
 import { HostError } from '../core/diagnostics.js';
-import { shq } from '../core/shell.js';
+import { LOCK_HOLDERS_SH, PROGRESS_PREFIX, shq } from '../core/shell.js';
 
 /** dpkg's status of one package, from `${db:Status-Abbrev}`. */
 export interface DpkgPackage {
@@ -114,26 +114,40 @@ const APT_GET_OPTS = ['-y', '-q', '-o', 'Dpkg::Options::=--force-confdef', '-o',
 const LOCK_MARK = 'converge-dpkg-lock:';
 const LOCK_EXIT = 75;
 
+/** The locks apt and dpkg take, in the order they take them. */
+const DPKG_LOCKS = ['/var/lib/dpkg/lock-frontend', '/var/lib/dpkg/lock', '/var/lib/apt/lists/lock', '/var/cache/apt/archives/lock'];
+
 /**
  * sh helpers: `locked CMD...` runs a command that takes a package lock and,
  * while another apt/dpkg holds it, retries until the deadline (apt-get also
  * waits inside, by DPkg::Lock::Timeout; apt-mark and dpkg fail at once).
  * A failure to take a lock changes nothing, so retrying is safe; only those
  * final errors count (apt's "Waiting for cache lock" lines, printed before
- * it got the lock, do not). At the deadline it names the lock and its holder
- * (from /proc/locks) and exits LOCK_EXIT.
+ * it got the lock, do not). Before it waits it says once, as progress, what
+ * it waits for (apt's own wait is silent: its output is captured). At the
+ * deadline it names the lock and its holder (from /proc/locks) and exits
+ * LOCK_EXIT.
  */
 function lockHelpers(timeoutS: number): string {
   return String.raw`deadline=$(( $(date +%s) + ${timeoutS} ))
 left() { l=$(( deadline - $(date +%s) )); [ "$l" -gt 0 ] || l=0; echo "$l"; }
 aptget() { apt-get -o DPkg::Lock::Timeout="$(left)" "$@"; }
+${LOCK_HOLDERS_SH}
 holder() {
-  i=$(stat -c %i "$1" 2>/dev/null) || return 1
-  p=$(awk -v i="$i" '$2 != "->" { n = split($6, a, ":"); if (a[n] == i) { print $5; exit } }' /proc/locks)
+  p=$(lock_holders "$1" | head -n 1)
   [ -n "$p" ] && echo "$p ($(cat /proc/$p/comm 2>/dev/null))"
 }
+busy() {
+  for l in ${DPKG_LOCKS.join(' ')}; do
+    h=$(holder "$l") && { echo "$l held by process $h"; return 0; }
+  done
+  return 1
+}
+said=
 locked() {
   while :; do
+    # In a subshell: with the connection gone, SIGPIPE ends the echo, not the transaction.
+    if [ -z "$said" ] && b=$(busy); then (echo "${PROGRESS_PREFIX}waiting up to $(left)s for the dpkg lock: $b" >&2); said=1; fi
     out=$("$@" 2>&1) && return 0
     rc=$?
     case $out in
@@ -141,9 +155,7 @@ locked() {
       *) printf '%s\n' "$out" >&2; exit "$rc" ;;
     esac
     if [ "$(left)" -eq 0 ]; then
-      for l in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock; do
-        h=$(holder "$l") && { echo "${LOCK_MARK} $l held by process $h" >&2; exit ${LOCK_EXIT}; }
-      done
+      b=$(busy) && { echo "${LOCK_MARK} $b" >&2; exit ${LOCK_EXIT}; }
       echo "${LOCK_MARK} /var/lib/dpkg/lock-frontend" >&2; exit ${LOCK_EXIT}
     fi
     sleep 1
@@ -151,9 +163,17 @@ locked() {
 }`;
 }
 
+/**
+ * dpkg keeps a journal of a run in progress in /var/lib/dpkg/updates; files
+ * left there mean a dpkg run was killed half way (a dropped connection, a
+ * reboot), and apt refuses to do anything until `dpkg --configure -a`
+ * finishes that work. The transaction does it first, as apt asks.
+ */
+const RECOVER_DPKG = `if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then locked dpkg --configure -a; fi`;
+
 export function transactionScript(t: AptTransaction, lockTimeoutS: number): string {
   const cmd = (...words: string[]) => ['locked', ...words.map(shq)].join(' ');
-  const lines = ['set -u', 'export DEBIAN_FRONTEND=noninteractive', lockHelpers(lockTimeoutS)];
+  const lines = ['set -u', 'export DEBIAN_FRONTEND=noninteractive', lockHelpers(lockTimeoutS), RECOVER_DPKG];
   if (t.refresh) lines.push(cmd('apt-get', '-q', 'update'), `mkdir -p ${UPDATE_STAMP.replace(/\/[^/]+$/, '')} && touch ${UPDATE_STAMP}`);
   if (t.unhold.length) lines.push(cmd('apt-mark', 'unhold', ...t.unhold));
   const held = t.changeHeld ? ['--allow-change-held-packages'] : [];

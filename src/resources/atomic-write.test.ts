@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shq } from '../core/shell.js';
 import { atomicWriteScript, KEEP_METADATA, type AtomicWrite } from './atomic-write.js';
+import { sha256 } from './file.js';
 
 let dir: string;
 beforeEach(() => {
@@ -15,7 +16,9 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const write = (w: AtomicWrite, content: string) => spawnSync('sh', ['-c', atomicWriteScript(w)], { input: content, encoding: 'utf8' });
+/** Writes `content` by the script; a file write gets the content's hash unless the test gives one. */
+const write = (w: { path: string; metadata: string; validate?: string; backup?: boolean; symlinkTo?: string; sha256?: string }, content: string) =>
+  spawnSync('sh', ['-c', atomicWriteScript((w.symlinkTo === undefined ? { sha256: sha256(content), ...w } : w) as AtomicWrite)], { input: content, encoding: 'utf8' });
 
 describe('atomicWriteScript', () => {
   it('writes stdin to a new file (creating its directory) with the given metadata', () => {
@@ -51,6 +54,26 @@ describe('atomicWriteScript', () => {
     expect(backups).toHaveLength(1);
     expect(readFileSync(join(dir, backups[0]), 'utf8')).toBe('new\n');
     expect(readFileSync(p, 'utf8')).toBe('newer\n');
+  });
+
+  it('refuses content that arrived cut short (a dropped connection ends stdin early): the old file stays', () => {
+    const p = join(dir, 'f');
+    writeFileSync(p, 'old\n');
+    const full = 'line\n'.repeat(1000);
+    const r = write({ path: shq(p), metadata: '', sha256: sha256(full) }, full.slice(0, 1234));
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('the content arrived incomplete (1234 bytes), old file kept');
+    expect(readFileSync(p, 'utf8')).toBe('old\n');
+    expect(readdirSync(dir)).toEqual(['f']);
+    expect(write({ path: shq(p), metadata: '', sha256: sha256(full) }, full).status).toBe(0);
+    expect(readFileSync(p, 'utf8')).toBe(full);
+  });
+
+  it('removes temp files a killed write left in the directory, and nothing else', () => {
+    const p = join(dir, 'f');
+    for (const n of ['.converge-Ab3dE6gH', '.converge-short', 'f.converge-bak-20250101T000000', '.converge-Ab3dE6gH9']) writeFileSync(join(dir, n), 'x');
+    expect(write({ path: shq(p), metadata: '' }, 'new\n').status).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['.converge-Ab3dE6gH9', '.converge-short', 'f', 'f.converge-bak-20250101T000000']);
   });
 
   it('keeps the owner and mode of the file it replaces with KEEP_METADATA', () => {

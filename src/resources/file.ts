@@ -153,13 +153,15 @@ export const file: ResourceType<ResolvedFileSpec> = {
       await ctx.run({ script: `set -e\n${metadataScript(spec, p)}` }, `setting owner/mode of ${spec.path}`);
       return;
     }
+    const content = desiredContent(spec) ?? Buffer.alloc(0);
     const script = atomicWriteScript({
       path: p,
       // Unmanaged metadata is kept from the old file.
       metadata: [KEEP_METADATA, metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
       validate: spec.validate?.split('%s').join('"$tmp"'),
       backup: spec.backup,
+      sha256: sha256(content),
     });
-    await ctx.run({ script, stdin: desiredContent(spec) ?? '' }, `writing ${spec.path}`);
+    await ctx.run({ script, stdin: content }, `writing ${spec.path}`);
   },
 };

@@ -10,7 +10,7 @@ import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { LineSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
-import { fileFactScript, isText, MAX_FETCH_BYTES, parseFileFacts, textDiff, type FileFacts } from './file.js';
+import { fileFactScript, isText, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff, type FileFacts } from './file.js';
 import { pathImplicitAfter } from './fs-common.js';
 
 const DEFAULT_SEPARATOR = ' = ';
@@ -123,6 +123,6 @@ export const line: ResourceType<LineSpec> = {
     // Refuse to overwrite an edit someone made since that read.
     const changed = `{ echo ${shq(`${spec.path} changed while converge was editing it; run again`)} >&2; exit 4; }`;
     const guard = f.sha256 ? `[ "$(sha256sum < ${p} | cut -d' ' -f1)" = ${f.sha256} ] || ${changed}` : `[ ! -e ${p} ] || ${changed}`;
-    await ctx.run({ script: `${guard}\n${atomicWriteScript({ path: p, metadata: KEEP_METADATA })}`, stdin: text }, `editing ${spec.path}`);
+    await ctx.run({ script: `${guard}\n${atomicWriteScript({ path: p, metadata: KEEP_METADATA, sha256: sha256(text) })}`, stdin: text }, `editing ${spec.path}`);
   },
 };

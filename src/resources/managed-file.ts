@@ -54,7 +54,7 @@ export function managedFileChanges(f: ManagedFile, facts: FileFacts): Change[] {
 
 /** Writes the whole file (content on stdin) atomically, with its metadata, after its validation. */
 function managedFileWrite(f: ManagedFile): Command {
-  return { script: atomicWriteScript({ path: shq(f.path), metadata: metadataScript(meta(f), '"$tmp"'), validate: f.validate }), stdin: f.content };
+  return { script: atomicWriteScript({ path: shq(f.path), metadata: metadataScript(meta(f), '"$tmp"'), validate: f.validate, sha256: sha256(f.content) }), stdin: f.content };
 }
 
 /** Writes those of the files that changes name (content or metadata); true when it wrote any. */

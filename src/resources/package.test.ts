@@ -146,6 +146,9 @@ describe('package transaction', () => {
     expect(script).toContain('export DEBIAN_FRONTEND=noninteractive');
     expect(script).toContain('deadline=$(( $(date +%s) + 300 ))');
     expect(script).not.toContain('--no-install-recommends');
+    // What a killed dpkg left in its journal is finished first (apt refuses to run until it is).
+    expect(script).toContain('if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then locked dpkg --configure -a; fi');
+    expect(script.indexOf('dpkg --configure -a')).toBeLessThan(script.indexOf('locked apt-get -q update'));
   });
 
   it('keeps a hold across a change the spec asks for, and releases one before installing when asked', () => {
@@ -201,6 +204,14 @@ describe('package transaction', () => {
     const apt = state('dpkg-states.txt');
     await expect(pkg.applyGroup!([{ spec: { name: 'whois' }, changes: planPackage({ name: 'whois' }, { apt }), facts: { apt } }], ctx)).rejects.toThrow(
       /^installing whois: gave up after waiting 300s for the dpkg lock: \/var\/lib\/dpkg\/lock held by process 7 \(apt-get\)$/,
+    );
+  });
+
+  it('says so when the transaction was cut off (connection lost), not just "exit 255"', async () => {
+    const ctx = { exec: async () => ({ code: 255, stdout: '', stderr: '', cutOff: 'the SSH connection was lost; the command may still be running on the host' }) } as unknown as ApplyContext;
+    const apt = state('dpkg-states.txt');
+    await expect(pkg.applyGroup!([{ spec: { name: 'whois' }, changes: planPackage({ name: 'whois' }, { apt }), facts: { apt } }], ctx)).rejects.toThrow(
+      /^installing whois: the SSH connection was lost; the command may still be running on the host$/,
     );
   });
 

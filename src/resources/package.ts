@@ -133,6 +133,7 @@ async function applyPackages(items: { spec: PackageSpec; changes: Change[]; fact
   const t = aptTransaction(items);
   const timeout = lockTimeout();
   const res = await ctx.exec({ script: transactionScript(t, timeout) });
+  if (res.cutOff) throw new HostError(`${summary(t)}: ${res.cutOff}`, 'run again: the next run waits for it, and finishes whatever dpkg left half done');
   if (res.code !== 0) {
     const err = transactionError(res.code, res.stderr, timeout);
     throw new HostError(`${summary(t)}: ${err.message}`, err.hint);

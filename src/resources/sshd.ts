@@ -224,7 +224,7 @@ const reloadScript = [
 /** Saves the current drop-in, writes the checked candidate (stdin) in its place, reloads sshd. */
 function installScript(spec: SshdSpec): string {
   const save = `rm -f ${shq(savedPath(spec))}\nif [ -e ${shq(dropinPath(spec))} ]; then cp -p ${shq(dropinPath(spec))} ${shq(savedPath(spec))}; fi`;
-  const write = atomicWriteScript({ path: shq(dropinPath(spec)), metadata: metadataScript({ owner: 'root', group: 'root', mode: '0644' }, '"$tmp"'), validate: fullConfigCheck(spec) });
+  const write = atomicWriteScript({ path: shq(dropinPath(spec)), metadata: metadataScript({ owner: 'root', group: 'root', mode: '0644' }, '"$tmp"'), validate: fullConfigCheck(spec), sha256: sha256(dropin(spec).content) });
   return ['set -e', save, write, reloadScript].join('\n');
 }
 

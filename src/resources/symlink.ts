@@ -62,7 +62,7 @@ export const symlink: ResourceType<SymlinkSpec> = {
       await ctx.run({ script: `set -e\n${metadataScript(spec, p, true)}` }, `setting the owner of ${spec.path}`);
       return;
     }
-    const script = atomicWriteScript({ path: p, symlinkTo: spec.target, metadata: metadataScript(spec, '"$tmp"', true) });
+    const script = atomicWriteScript({ path: p, symlinkTo: spec.target!, metadata: metadataScript(spec, '"$tmp"', true) });
     await ctx.run({ script: f.type === 'directory' ? `${clear}\n${script}` : script }, `linking ${spec.path} to ${spec.target}`);
   },
 };

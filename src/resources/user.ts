@@ -215,11 +215,12 @@ async function writeSudoers(spec: UserSpec, ctx: ApplyContext): Promise<void> {
     await ctx.run({ script: `rm -f ${p}` }, `removing ${sudoersPath(spec.name)}`);
     return;
   }
+  const content = sudoersContent(spec.name);
   const script = [
     'command -v visudo >/dev/null 2>&1 || { echo "visudo not found: sudo: nopasswd needs the sudo package on the host (install it first, e.g. with a package resource)" >&2; exit 3; }',
-    atomicWriteScript({ path: p, metadata: 'chown root:root "$tmp"\nchmod 0440 "$tmp"', validate: 'visudo -cf "$tmp"' }),
+    atomicWriteScript({ path: p, metadata: 'chown root:root "$tmp"\nchmod 0440 "$tmp"', validate: 'visudo -cf "$tmp"', sha256: sha256(content) }),
   ].join('\n');
-  await ctx.run({ script, stdin: sudoersContent(spec.name) }, `writing ${sudoersPath(spec.name)}`);
+  await ctx.run({ script, stdin: content }, `writing ${sudoersPath(spec.name)}`);
 }
 
 /**
@@ -241,7 +242,7 @@ async function writeKeys(spec: UserSpec, f: UserFacts, ctx: ApplyContext): Promi
     'if [ -L "$h/.ssh" ]; then echo "$h/.ssh is a symlink: keys are not written through it" >&2; exit 3; fi',
     'chmod 0700 "$h/.ssh"',
     // With no keys wanted and no file, there is nothing to write (no empty file appears).
-    r.content || f.keysFile!.type === 'file' ? atomicWriteScript({ path: '"$h/.ssh/authorized_keys"', metadata: 'chmod 0600 "$tmp"' }) : '',
+    r.content || f.keysFile!.type === 'file' ? atomicWriteScript({ path: '"$h/.ssh/authorized_keys"', metadata: 'chmod 0600 "$tmp"', sha256: sha256(r.content) }) : '',
   ].join('\n');
   await ctx.run({ script: write, stdin: r.content, runAs: spec.name }, `writing ${f.home}/.ssh/authorized_keys as ${spec.name}`);
 }

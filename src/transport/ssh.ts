@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig } from 'ssh2';
 import { HostError } from '../core/diagnostics.js';
 import { preferredHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
-import { commandLine, firstLineOf, type ExecOptions, type ExecResult, type Held, type Transport } from './transport.js';
+import { commandLine, firstLineOf, invocation, quote, stderrCollector, type ExecOptions, type ExecResult, type Held, type Transport } from './transport.js';
 
 export interface SshTarget {
   hostName: string;
@@ -75,38 +75,33 @@ export class SshTransport implements Transport {
   }
 
   exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    const scriptOnStdin = opts.stdin === undefined;
-    const line = commandLine(this.target.user, opts.runAs, scriptOnStdin, script);
+    const { line, input } = invocation(this.target.user, opts.runAs, script, opts.stdin, opts.guard);
     this.execCount++;
     return new Promise((resolve, reject) => {
       this.client.exec(line, (err, stream) => {
         if (err) return reject(new HostError(`ssh exec failed: ${err.message}`));
         const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        const onAbort = () => stream.signal('INT');
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        const errOut = stderrCollector(opts.onProgress);
         stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
-        stream.on('close', (code: number | null, signal?: string) => {
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolve({
-            code: code ?? (signal ? 128 : 255),
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: Buffer.concat(errOut).toString('utf8'),
-          });
+        stream.on('close', (code: number | null | undefined, signal?: string) => {
+          const cutOff =
+            typeof code === 'number' ? undefined : signal ? `killed by ${signal}` : 'the SSH connection was lost; the command may still be running on the host';
+          resolve({ code: code ?? (signal ? 128 : 255), stdout: Buffer.concat(out).toString('utf8'), stderr: errOut.text(), cutOff });
         });
-        stream.end(scriptOnStdin ? script : opts.stdin);
+        stream.end(input);
       });
     });
   }
 
-  hold(script: string): Promise<Held> {
+  hold(script: string, onProgress?: (message: string) => void): Promise<Held> {
     this.execCount++;
     return new Promise((resolve, reject) => {
-      this.client.exec(commandLine(this.target.user, undefined, false, script), (err, stream) => {
+      this.client.exec(commandLine(this.target.user, undefined, `sh -c ${quote(script)}`), (err, stream) => {
         if (err) return reject(new HostError(`ssh exec failed: ${err.message}`));
         const closed = new Promise<void>((r) => stream.on('close', () => r()));
-        stream.stderr.resume();
+        const errOut = stderrCollector(onProgress);
+        stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         firstLineOf(stream, closed).then(
           (firstLine) =>
             resolve({

@@ -1,18 +1,65 @@
-// A transport runs sh scripts on one host. Scripts go to `sh -s` on stdin
-// when no other stdin is needed, so nothing but the shell's name shows in
-// the target's process list.
+// A transport runs sh scripts on one host. Scripts travel on stdin (see
+// invocation()), so nothing but a fixed reader shows in the target's
+// process list. A command once started is never signalled:
+// an interrupted run lets it finish (a half-done apt transaction or file
+// swap is worse than waiting), and a command the connection lost runs on.
+
+import { constants } from 'node:os';
+import { PROGRESS_PREFIX } from '../core/shell.js';
 
 export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Set when the command did not end by itself: "killed by SIGKILL", "the SSH connection was lost". */
+  cutOff?: string;
 }
 
 export interface ExecOptions {
   stdin?: string | Buffer;
   /** Run as this user (through sudo when it is not the login user). */
   runAs?: string;
-  signal?: AbortSignal;
+  /**
+   * A lock file held shared (flock -s) for as long as the command runs, by
+   * a flock process its children do not inherit: the run lock's companion
+   * (see engine/host-state.ts), so that commands a dead run left running
+   * hold off the next run.
+   */
+  guard?: string;
+  /** Called with each progress line the command prints (see PROGRESS_PREFIX). */
+  onProgress?(message: string): void;
+}
+
+/** Collects a command's stderr, passing progress lines to onProgress instead. */
+export function stderrCollector(onProgress?: (message: string) => void): { push(chunk: Buffer): void; text(): string } {
+  let pending = '';
+  let kept = '';
+  const take = (line: string) => {
+    if (line.startsWith(PROGRESS_PREFIX)) onProgress?.(line.slice(PROGRESS_PREFIX.length).trimEnd());
+    else kept += line;
+  };
+  return {
+    push(chunk) {
+      pending += chunk.toString('utf8');
+      let i;
+      while ((i = pending.indexOf('\n')) >= 0) {
+        take(pending.slice(0, i + 1));
+        pending = pending.slice(i + 1);
+      }
+    },
+    text() {
+      if (pending) take(pending);
+      pending = '';
+      return kept;
+    },
+  };
+}
+
+/** How a command ended, for error messages: "exit 3", "exit 137 (killed by SIGKILL)", or why it was cut off. */
+export function describeExit(r: ExecResult): string {
+  if (r.cutOff) return r.cutOff;
+  const sig = Object.entries(constants.signals).find(([, n]) => r.code === 128 + n)?.[0];
+  return sig ? `exit ${r.code} (killed by ${sig})` : `exit ${r.code}`;
 }
 
 /** A command kept running on the host until released (or until the connection dies). */
@@ -31,9 +78,12 @@ export interface Transport {
   /**
    * Start a script (as root) that prints one line and then lives as long as
    * its stdin is open: converge's run lock is a flock held by such a command,
-   * so a controller that dies releases it with its connection.
+   * so a controller that dies releases it with its connection. Progress
+   * lines it prints on stderr before that (whom it waits for) go to onProgress.
+   * Its stdin being taken, this script (converge's own, no secret in it) is
+   * the one that shows on a command line.
    */
-  hold(script: string): Promise<Held>;
+  hold(script: string, onProgress?: (message: string) => void): Promise<Held>;
   close(): Promise<void>;
 }
 
@@ -50,21 +100,46 @@ export function firstLineOf(stdout: NodeJS.ReadableStream, done: Promise<unknown
   });
 }
 
-/**
- * Wrap a script so it runs as `runAs` given the login user: the login user
- * itself needs nothing; root becomes another user with su (always present,
- * sets HOME; -s because system users have nologin shells); anyone else
- * escalates with passwordless sudo (-n never prompts). The script goes on
- * stdin to `sh -s` unless stdin carries content, when it is a -c argument.
- */
-export function commandLine(loginUser: string, runAs: string | undefined, scriptOnStdin: boolean, script: string): string {
-  const target = runAs ?? 'root';
-  const body = scriptOnStdin ? 'sh -s' : `sh -c ${quote(script)}`;
-  if (target === loginUser) return body;
-  if (loginUser === 'root') return `su -s /bin/sh -c ${quote(body)} ${quote(target)}`;
-  return `sudo -n -H -u ${quote(target)} ${body}`;
+/** What a transport execs, and what it writes to the command's stdin. */
+export interface Invocation {
+  line: string;
+  input: string | Buffer;
 }
 
-function quote(s: string): string {
+/** Ends a script sent ahead of content: its absence means the script arrived cut short. */
+const SCRIPT_END = '# end of converge script';
+
+/**
+ * How to run a script as `runAs` with this stdin, so that the script text
+ * never appears in a command line (the target's process list, where any
+ * local user can read it, whatever secret a validate command or guard
+ * holds). Alone, it goes to `sh -s` on stdin. Ahead of stdin content, it
+ * goes first on stdin, read back by its exact byte count (dd reads a pipe
+ * byte by byte, leaving the content to the script).
+ */
+export function invocation(loginUser: string, runAs: string | undefined, script: string, stdin?: string | Buffer, guard?: string): Invocation {
+  if (stdin === undefined) return { line: commandLine(loginUser, runAs, 'sh -s', guard), input: script };
+  const head = Buffer.from(`${script}\n${SCRIPT_END}`);
+  const reader = `s=$(dd bs=1 count=${head.length} 2>/dev/null); case $s in *${quote(SCRIPT_END)}) eval "$s" ;; *) echo "converge: the script arrived incomplete" >&2; exit 125 ;; esac`;
+  return { line: commandLine(loginUser, runAs, `sh -c ${quote(reader)}`, guard), input: Buffer.concat([head, Buffer.from(stdin)]) };
+}
+
+/**
+ * Wrap a sh command line so it runs as `runAs` given the login user: the
+ * login user itself needs nothing; root becomes another user with su
+ * (always present, sets HOME; -s because system users have nologin
+ * shells); anyone else escalates with passwordless sudo (-n never prompts).
+ * A guard file is held shared for the command's life (ExecOptions.guard).
+ */
+export function commandLine(loginUser: string, runAs: string | undefined, body: string, guard?: string): string {
+  const target = runAs ?? 'root';
+  // -o: the lock is held by flock itself, not by daemons the command may start.
+  const held = guard === undefined ? '' : `flock -s -o ${quote(guard)} `;
+  if (target === loginUser) return held + body;
+  if (loginUser === 'root') return `${held}su -s /bin/sh -c ${quote(body)} ${quote(target)}`;
+  return `${held}sudo -n -H -u ${quote(target)} ${body}`;
+}
+
+export function quote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -144,6 +144,8 @@ describe('package resource on a container', () => {
     expect(hello.status).toBe('failed');
     expect(hello.reason).toMatch(/^installing hello: gave up after waiting 5s for the dpkg lock: \/var\/lib\/dpkg\/lock(-frontend)? held by process \d+ \(dpkg\)$/);
     expect(hello.hint).toMatch(/CONVERGE_DPKG_LOCK_TIMEOUT/);
+    // While it waits, the live progress says what for.
+    expect(res.stderr).toMatch(new RegExp(`${HOST}: waiting up to [45]s for the dpkg lock: /var/lib/dpkg/lock(-frontend)? held by process \\d+ \\(dpkg\\)`));
     expect(waited).toBeGreaterThanOrEqual(5000);
     expect(await dpkgStatus('hello')).not.toBe('ii');
   });

@@ -2,6 +2,7 @@
 // onchanges, skipped dependents, verification after apply, merged groups,
 // and check mode changing nothing.
 
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,5 +170,59 @@ describe('host run', { timeout: 60_000 }, () => {
       await other.held.release();
     }
     expect((await run([resource(t, 'x', { name: 'x', value: '1' })])).byId.x.status).toBe('changed');
+  });
+
+  it('waits for commands a dead run left running (they hold run.active), saying which', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const t = toyType(dir, []);
+    // What a changing command of a run whose connection was lost looks like on the host.
+    const leftover = spawn('flock', ['-s', '-o', join(STATE_DIR, 'run.active'), 'sleep', '60'], { stdio: 'ignore', detached: true });
+    const stop = () => void process.kill(-leftover.pid!, 'SIGTERM');
+    const ended = new Promise((r) => leftover.on('exit', r));
+    const child = () => spawnSync('ps', ['-o', 'args=', '--ppid', String(leftover.pid)], { encoding: 'utf8' }).stdout.trim();
+    for (let i = 0; i < 100 && child() !== 'sleep 60'; i++) await new Promise((r) => setTimeout(r, 50));
+    try {
+      await expect(run([resource(t, 'y', { name: 'y', value: '1' })])).rejects.toThrow(/commands an interrupted converge run started are still running on this host \(sleep 60 \(pid \d+\)\)/);
+      expect(existsSync(join(dir, 'y'))).toBe(false);
+      const notes: string[] = [];
+      // The leftover ends while the next run waits for it.
+      setTimeout(stop, 1000);
+      const res = await new HostRun(host, buildGraph([resource(t, 'y', { name: 'y', value: '1' })]), new LocalTransport('local'), {
+        check: false,
+        statesDir: '/',
+        stateDir: STATE_DIR,
+        waitLock: 30,
+        signal: new AbortController().signal,
+        onEvent: (e) => e.note && notes.push(e.note),
+      }).run();
+      expect(res[0].status).toBe('changed');
+      expect(notes).toEqual([expect.stringMatching(/^waiting up to 30s for commands of an interrupted run to finish: sleep 60 \(pid \d+\)$/)]);
+    } finally {
+      if (leftover.exitCode === null && leftover.signalCode === null) stop();
+      await ended;
+    }
+  });
+
+  it('stops waiting for the lock when the run is interrupted: nothing was changed, nothing is attempted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const t = toyType(dir, []);
+    const other = await acquireRunLock(new LocalTransport('other'), STATE_DIR, undefined);
+    try {
+      const ctl = new AbortController();
+      setTimeout(() => ctl.abort(), 300);
+      const started = Date.now();
+      const res = await new HostRun(host, buildGraph([resource(t, 'z', { name: 'z', value: '1' })]), new LocalTransport('local'), {
+        check: false,
+        statesDir: '/',
+        stateDir: STATE_DIR,
+        waitLock: 30,
+        signal: ctl.signal,
+      }).run();
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(res[0]).toMatchObject({ status: 'skipped', reason: 'not attempted: the run was interrupted' });
+      expect(existsSync(join(dir, 'z'))).toBe(false);
+    } finally {
+      await other.held.release();
+    }
   });
 });
