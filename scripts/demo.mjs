@@ -11,6 +11,8 @@
 // CONVERGE_DEMO_PREFIX names them (default converge-demo).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { sshBanner } from './ssh-banner.mjs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,17 +81,38 @@ function converge(extra) {
 }
 
 /** Where the site answers: the published ports of the host that has them. */
-function siteUrls(inv) {
-  const names = inv.vars?.server_names ?? ['localhost'];
-  const out = [];
-  for (const [name, h] of Object.entries(inv.hosts)) {
-    for (const p of h.vars?.demo_publish ?? []) {
-      const [local, remote] = p.split(':');
-      const scheme = remote === '443' ? 'https' : 'http';
-      out.push(`${scheme}://${names[0]}:${local}/  (${name}:${remote})`);
-    }
+function sites(inv) {
+  const name = inv.vars?.server_names?.[0] ?? 'localhost';
+  return Object.entries(inv.hosts).flatMap(([host, h]) =>
+    (h.vars?.demo_publish ?? []).map((p) => {
+      const [local, remote] = p.split(':').map(Number);
+      const scheme = remote === 443 ? 'https' : 'http';
+      return { scheme, name, port: local, url: `${scheme}://${name}:${local}/`, via: `${host}:${remote}` };
+    }),
+  );
+}
+
+/** The HTTP status of GET / (TLS with the site's name, any certificate), or the error. */
+function status(site) {
+  return new Promise((done) => {
+    const opts = { host: '127.0.0.1', port: site.port, path: '/', headers: { Host: site.name }, timeout: 5000 };
+    const req = site.scheme === 'https' ? httpsRequest({ ...opts, servername: site.name, rejectUnauthorized: false }) : httpRequest(opts);
+    req.on('response', (res) => (res.resume(), done(String(res.statusCode))));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => done(e.message));
+    req.end();
+  });
+}
+
+/** A balancer takes web hosts into service after passing health checks: wait up to a minute for an answer. */
+async function waitForSite(site) {
+  let last = '';
+  for (let i = 0; i < 60; i++) {
+    last = await status(site);
+    if (/^[1-4]\d\d$/.test(last)) break;
+    await new Promise((r) => setTimeout(r, 1000));
   }
-  return out;
+  return last;
 }
 
 async function main() {
@@ -107,11 +130,12 @@ async function main() {
   const t0 = Date.now();
   const applyCode = converge([]);
   log(`highstate exit ${applyCode} after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  const urls = siteUrls(inv);
-  if (applyCode === 0 && urls.length) {
-    log('the site answers at (self-signed certificate; *.localhost resolves to 127.0.0.1):');
-    for (const u of urls) log(`  ${u}`);
-    log(`  e.g. curl -k ${urls.find((u) => u.startsWith('https')) ?? urls[0]}`.replace(/\s+\(.*$/, ''));
+  const published = sites(inv);
+  if (applyCode === 0 && published.length) {
+    const main = published.find((p) => p.scheme === 'https') ?? published[0];
+    log(`${main.url} answers ${await waitForSite(main)} (self-signed certificate; *.localhost is 127.0.0.1). The site:`);
+    for (const p of published) log(`  ${p.url}  (${p.via})`);
+    log(`  e.g. curl -k ${main.url}`);
   }
   log('checking for drift (converge highstate --check)');
   const checkCode = converge(['--check']);

@@ -92,8 +92,10 @@ describe('the demo fleet serves the Django site end to end', () => {
     fleet = await startFleet(HOSTS, { network: true, ports: { 'lb-1': [80, 443] } });
     port80 = fleet.host('lb-1').ports[80];
     port443 = fleet.host('lb-1').ports[443];
-    // The docker network's subnet, as the hosts see it (e.g. 172.20.0.3/16 -> 172.20.0.0/16).
-    const cidr = (await sh('lb-1', "ip -o -4 addr show eth0 | awk '{print $4}'")).trim();
+    // The subnet of the fleet's own network, the one host names resolve on (the
+    // containers are on Docker's default bridge too): 172.20.0.3/16 -> 172.20.0.0/16.
+    const dev = "$(ip -o route get \"$(getent hosts web-1 | awk '{print $1; exit}')\" | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')";
+    const cidr = (await sh('lb-1', `ip -o -4 addr show dev "${dev}" | awk '{print $4}'`)).trim();
     const [addr, bits] = cidr.split('/');
     const mask = bits === '0' ? 0 : (~0 << (32 - Number(bits))) >>> 0;
     const net = addr.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0) & mask;
@@ -125,6 +127,17 @@ describe('the demo fleet serves the Django site end to end', () => {
     expect(r.code, r.stderr).toBe(0);
     for (const host of HOSTS) expect(Object.values(CHECK_STATUSES(r.json, host))).toContain('changed');
     converged = true;
+    // haproxy started before the web hosts were ready: it takes them into
+    // service after two passing health checks, 2 s apart.
+    const t = Date.now();
+    let last = '';
+    while (Date.now() - t < 60_000) {
+      last = await fetchVia('https', port443, '/healthz', SITE).then((res) => `${res.status}`, (e: Error) => e.message);
+      if (last === '200') break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(last, 'the site through haproxy within a minute of the run').toBe('200');
+    timings.push(`site up ${((Date.now() - t) / 1000).toFixed(0)} s after the first highstate`);
   }, FIRST_RUN_TIMEOUT_MS);
 
   it('serves the app through haproxy -> nginx -> gunicorn over https, from both web hosts', async () => {
@@ -219,7 +232,7 @@ describe('the demo fleet serves the Django site end to end', () => {
     await sh('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/media/e2e && rm /srv/myproj/media/e2e'");
     expect((await fleet.exec('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/src/e2e'")).code).not.toBe(0);
     expect((await fleet.exec('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/venv/e2e'")).code).not.toBe(0);
-    expect(await sh('web-1', "ps -eo user=,args= | awk '/-m gunicorn/ && !/awk/ { print $1 }' | sort -u")).toBe('myproj-run\n');
+    expect(await sh('web-1', "ps -eo user:32=,args= | awk '/-m gunicorn/ && !/awk/ { print $1 }' | sort -u")).toBe('myproj-run\n');
   });
 
   /** When each long-running service last started, and the pids of the supervisor programs. */

@@ -80,7 +80,7 @@ describe('states/ with inventories/demo.yaml', () => {
 
   it('puts haproxy in front of both web hosts, with health checks, passing TLS through', () => {
     const cfg = spec(host('lb-1'), 'haproxy-cfg').content as string;
-    expect(cfg).toMatch(/^\s+server web-1 web-1:80 check inter 5s fall 3 rise 2 port 443 check-ssl check-sni myproj\.localhost verify none$/m);
+    expect(cfg).toMatch(/^\s+server web-1 web-1:80 check inter 2s fall 3 rise 2 port 443 check-ssl check-sni myproj\.localhost verify none$/m);
     expect(cfg).toMatch(/^\s+server web-2 web-2:443 check /m);
     expect(cfg).toMatch(/^\s+mode tcp$/m);
     expect(cfg).toContain('http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host myproj.localhost');
