@@ -6,9 +6,9 @@ import { defineConfig } from 'vitest/config';
 //                and FAILS (never skips) without it. Its global setup builds the test
 //                image once (scripts/build-test-image.sh, reused by tag) and removes
 //                leftover containers. One file at a time: the machine has 2 cores.
+//                The longest file is demo-e2e (the whole demo fleet serving
+//                traffic, about 13 min); `npm run test:e2e` runs it alone.
 // `npx vitest run --project unit` runs the unit tests alone.
-//   e2e          the whole demo fleet serving traffic (test/e2e): `npm run test:e2e`;
-//                not yet part of `npm test` (see the closing note of the states issue).
 export default defineConfig({
   test: {
     // Global teardown removes this run's containers.
@@ -25,18 +25,6 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/support/**/*.test.ts'],
-          environment: 'node',
-          globalSetup: ['test/support/global-setup.ts'],
-          fileParallelism: false,
-          testTimeout: 600_000,
-          hookTimeout: 600_000,
-          env: { TESTCONTAINERS_RYUK_DISABLED: 'true', TESTCONTAINERS_HOST_OVERRIDE: '127.0.0.1' },
-        },
-      },
-      {
-        test: {
-          name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
           fileParallelism: false,
