@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --hosts 10] [--skip-ansible] [--skip-sim] [--sim-only] [--reps 3]
+// (--sim-only updates the newest full results file when there is one)
 //
 // Converge vs Ansible on the same kind of containers (the shared baseline's
 // image: Debian 12, systemd, sshd, python3 for Ansible), running the same
@@ -11,7 +12,7 @@
 // the controller simulation (bench/sim.mjs). Prints a table, writes
 // bench/results/<date>.json and docs/bench-scaling.svg.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { sshBanner } from '../scripts/ssh-banner.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -291,7 +292,16 @@ async function main() {
   });
   const day = result.date.slice(0, 10);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  const file = join(ROOT, `bench/results/${day}${flag('sim-only') ? '-sim' : flag('skip-ansible') ? '-quick' : ''}.json`);
+  let file = join(ROOT, `bench/results/${day}${flag('sim-only') ? '-sim' : flag('skip-ansible') ? '-quick' : ''}.json`);
+  // --sim-only after a full run (the controller changed, the fleet side did
+  // not): the simulation's figures replace those of the newest full run.
+  const fullRuns = readdirSync(join(ROOT, 'bench/results')).filter((f) => /^\d{4}-\d\d-\d\d\.json$/.test(f)).sort();
+  const full = fullRuns.length ? join(ROOT, 'bench/results', fullRuns.at(-1)) : undefined;
+  if (flag('sim-only') && full) {
+    const sims = ['simulation', 'sim_1000x100_cpu_s', 'sim_1000x100_rss_mib', 'sim_cpu_per_host_ms'];
+    file = full;
+    Object.assign(result, { ...JSON.parse(readFileSync(full, 'utf8')), ...Object.fromEntries(sims.map((k) => [k, result[k]])), simulation_date: result.date });
+  }
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   if (result.converge) {
     const points = [
