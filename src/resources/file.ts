@@ -12,7 +12,7 @@ import type { Change, CompileContext, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, parseStat, pathImplicitAfter, statScript, type PathStat } from './fs-common.js';
+import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, statOf, statScript, type PathStat } from './fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;
@@ -25,12 +25,20 @@ export interface FileFacts extends PathStat {
 
 export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
-/** A file of the state tree, read on the controller by resolve(): its bytes go on stdin, its hash is what plans compare. */
-export class SourceContent {
+/** Bytes a file must hold, with their hash: computed once, since facts, plan and apply each compare or send it. */
+export class Content {
   readonly sha256: string;
+  private text?: boolean;
   constructor(readonly bytes: Buffer) {
     this.sha256 = sha256(bytes);
   }
+  get isText(): boolean {
+    return (this.text ??= isText(this.bytes));
+  }
+}
+
+/** A file of the state tree, read on the controller by resolve(): its bytes go on stdin, its hash is what plans compare. */
+export class SourceContent extends Content {
   /** `show`, JSON and the secret scan see the hash, never the bytes. */
   toJSON(): string {
     return `sha256:${this.sha256} (${this.bytes.length} bytes)`;
@@ -40,9 +48,15 @@ export class SourceContent {
 /** The spec after resolve(): `source` read into its bytes (an internal field, not part of the schema). */
 export type ResolvedFileSpec = FileSpec & { sourceContent?: SourceContent };
 
-/** The bytes the file must hold, or undefined when the spec does not manage its content. */
-export function desiredContent(spec: ResolvedFileSpec): Buffer | undefined {
-  return spec.content !== undefined ? Buffer.from(spec.content) : spec.sourceContent?.bytes;
+/** Inline content per spec object (specs are never changed once resolved). */
+const inlineContent = new WeakMap<ResolvedFileSpec, Content>();
+
+/** What the file must hold, or undefined when the spec does not manage its content. */
+export function desiredContent(spec: ResolvedFileSpec): Content | undefined {
+  if (spec.content === undefined) return spec.sourceContent;
+  let c = inlineContent.get(spec);
+  if (!c) inlineContent.set(spec, (c = new Content(Buffer.from(spec.content))));
+  return c;
 }
 
 /**
@@ -63,8 +77,8 @@ export function fileFactScript(path: string, unlessSha256: string | undefined, f
 
 export function parseFileFacts(text: string): FileFacts {
   const [head, b64] = text.split(/^content$/m);
-  const facts: FileFacts = parseStat(head);
   const kv = keyValues(head);
+  const facts: FileFacts = statOf(kv);
   if (kv.has('sha256')) facts.sha256 = kv.get('sha256');
   if (b64 !== undefined) facts.content = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
   return facts;
@@ -80,15 +94,15 @@ export function textDiff(path: string, before: Buffer, after: Buffer, creating: 
 
 /** The content change (with a unified diff unless sensitive or binary), or undefined when the hashes match. */
 export function contentChange(spec: ResolvedFileSpec, facts: FileFacts, sensitive: boolean): Change | undefined {
-  const want = desiredContent(spec);
-  if (want === undefined) return undefined;
-  const after = sha256(want);
+  const desired = desiredContent(spec);
+  if (desired === undefined) return undefined;
+  const after = desired.sha256;
   if (facts.type === 'file' && facts.sha256 === after) return undefined;
   const action = facts.type === 'absent' ? 'create' : 'update';
   const change: Change = { path: 'content', action, before: facts.sha256 ? `sha256:${facts.sha256}` : undefined, after: `sha256:${after}` };
   if (sensitive) return { ...change, sensitive: true };
   const before = action === 'create' ? Buffer.alloc(0) : facts.content;
-  const diff = before && textDiff(spec.path, before, want, action === 'create');
+  const diff = before && textDiff(spec.path, before, desired.bytes, action === 'create');
   return diff ? { ...change, diff } : change;
 }
 
@@ -120,9 +134,9 @@ export const file: ResourceType<ResolvedFileSpec> = {
 
   facts: (spec, ctx) => {
     const want = desiredContent(spec);
-    const hash = want && sha256(want);
+    const hash = want?.sha256;
     // Content is downloaded only to show a diff: never when it is secret or binary.
-    const fetch = !!want && !ctx.sensitive && !spec.sensitive && isText(want);
+    const fetch = !!want && !ctx.sensitive && !spec.sensitive && want.isText;
     return { file: { key: `file:${spec.path}:${hash ?? ''}:${fetch}`, script: fileFactScript(spec.path, hash, fetch), parse: parseFileFacts } };
   },
 
@@ -153,15 +167,15 @@ export const file: ResourceType<ResolvedFileSpec> = {
       await ctx.run({ script: `set -e\n${metadataScript(spec, p)}` }, `setting owner/mode of ${spec.path}`);
       return;
     }
-    const content = desiredContent(spec) ?? Buffer.alloc(0);
+    const content = desiredContent(spec) ?? new Content(Buffer.alloc(0));
     const script = atomicWriteScript({
       path: p,
       // Unmanaged metadata is kept from the old file.
       metadata: [KEEP_METADATA, metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
       validate: spec.validate?.split('%s').join('"$tmp"'),
       backup: spec.backup,
-      sha256: sha256(content),
+      sha256: content.sha256,
     });
-    await ctx.run({ script, stdin: content }, `writing ${spec.path}`);
+    await ctx.run({ script, stdin: content.bytes }, `writing ${spec.path}`);
   },
 };

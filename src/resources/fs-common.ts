@@ -37,13 +37,19 @@ export function keyValues(text: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of text.split('\n')) {
     const i = line.indexOf('=');
-    if (i > 0 && !m.has(line.slice(0, i))) m.set(line.slice(0, i), line.slice(i + 1));
+    if (i <= 0) continue;
+    const key = line.slice(0, i);
+    if (!m.has(key)) m.set(key, line.slice(i + 1));
   }
   return m;
 }
 
 export function parseStat(text: string): PathStat {
-  const kv = keyValues(text);
+  return statOf(keyValues(text));
+}
+
+/** parseStat on lines already split into key=value (for parsers that read more keys from the same lines). */
+export function statOf(kv: Map<string, string>): PathStat {
   const type = (kv.get('type') ?? 'absent') as PathStat['type'];
   const st: PathStat = { type };
   if (kv.has('owner')) st.owner = kv.get('owner');
@@ -115,7 +121,10 @@ export function handOverDirScript(path: string, user: string): string {
 /** The directories above a path, nearest first: /srv/app/venv -> /srv/app, /srv. */
 export function ancestors(path: string): string[] {
   const parts = path.split('/').filter(Boolean);
-  return parts.slice(0, -1).map((_, i) => `/${parts.slice(0, parts.length - 1 - i).join('/')}`);
+  const out: string[] = [];
+  let dir = '';
+  for (let i = 0; i < parts.length - 1; i++) out.unshift((dir += `/${parts[i]}`));
+  return out;
 }
 
 /** A path's stat, and for a directory whether it has no entries (something may be made in it). */
