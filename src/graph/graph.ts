@@ -79,19 +79,26 @@ export function buildGraph(resources: Resource[]): Graph {
 
 /** Kahn's algorithm; among ready resources the earliest declared goes first (a min-heap on declaration index). */
 function stableTopoSort(resources: Resource[], edges: Edge[], index: Map<Resource, number>): Resource[] {
-  const indegree = new Array<number>(resources.length).fill(0);
-  const out: number[][] = resources.map(() => []);
+  // Successors in flat typed arrays (CSR: successors of i are next[first[i]..first[i+1]]),
+  // rather than an array per resource, of which most hosts' graphs are made.
+  const n = resources.length;
+  const indegree = new Int32Array(n);
+  const first = new Int32Array(n + 1);
   for (const e of edges) {
     indegree[index.get(e.to)!]++;
-    out[index.get(e.from)!].push(index.get(e.to)!);
+    first[index.get(e.from)! + 1]++;
   }
+  for (let i = 0; i < n; i++) first[i + 1] += first[i];
+  const next = new Int32Array(edges.length);
+  const fill = first.slice(0, n);
+  for (const e of edges) next[fill[index.get(e.from)!]++] = index.get(e.to)!;
   const heap = new MinHeap();
-  indegree.forEach((d, i) => d === 0 && heap.push(i));
+  for (let i = 0; i < n; i++) if (indegree[i] === 0) heap.push(i);
   const order: Resource[] = [];
   while (heap.size) {
     const i = heap.pop();
     order.push(resources[i]);
-    for (const t of out[i]) if (--indegree[t] === 0) heap.push(t);
+    for (let k = first[i]; k < first[i + 1]; k++) if (--indegree[next[k]] === 0) heap.push(next[k]);
   }
   if (order.length < resources.length) throw cycleError(resources.filter((_, i) => indegree[i] > 0), edges);
   return order;

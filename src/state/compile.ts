@@ -16,6 +16,8 @@ import { formatPath } from './yaml-file.js';
 export const REQUISITES = ['require', 'watch', 'onchanges', 'before'] as const;
 export type Requisite = (typeof REQUISITES)[number];
 const META = new Set<string>([...REQUISITES, 'for_each', 'when']);
+/** Most entries name no requisite: they share this one, frozen since it is shared. */
+const NO_REQUISITES = Object.freeze(Object.fromEntries(REQUISITES.map((r) => [r, Object.freeze([])]))) as unknown as Record<Requisite, string[]>;
 
 export interface Resource {
   /** State id as written (after rendering), unique per host. */
@@ -193,7 +195,9 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
     const spec = templates.renderValue(body[kind], v, () => where(kind));
     const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: where().host } }));
     if (bad.length) throw new InputError(bad);
-    const requisites = Object.fromEntries(REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>;
+    const requisites = REQUISITES.some((r) => body[r] !== undefined)
+      ? (Object.fromEntries(REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>)
+      : NO_REQUISITES;
     let resolved = spec;
     if (type.resolve) {
       const ctx = new ResolveContext(templates.statesDir, v, templates, () => where(kind));
