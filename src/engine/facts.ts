@@ -18,6 +18,8 @@ export function batchScript(queries: FactQuery[], token: string): string {
   // One string grown in place: a host's batch is ~1 KiB per resource, built for every host at once.
   const end = `printf '\\n%s\\n' '${marker(token, 'end')}'\n`;
   let script = 'exec 2>/dev/null\nLC_ALL=C; export LC_ALL\n';
+  const functions = new Set(queries.flatMap((q) => q.functions ?? []));
+  for (const f of functions) script += `${f}\n`;
   for (const q of queries) {
     // stdin is the batch itself: a query must never read (and swallow) the rest of it
     script += `printf '%s\\n' '${marker(token, q.key)}'\n(\n${q.script}\n) </dev/null\n${end}`;

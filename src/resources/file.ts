@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve as resolvePath, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
-import type { Change, CompileContext, ResourceType } from '../core/resource.js';
+import type { Change, CompileContext, FactQuery, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, statOf, statScript, type PathStat } from './fs-common.js';
+import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, type PathStat } from './fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;
@@ -65,14 +65,24 @@ export function desiredContent(spec: ResolvedFileSpec): Content | undefined {
  * converged file costs a hash, not a download).
  */
 export function fileFactScript(path: string, unlessSha256: string | undefined, fetchContent: boolean): string {
-  const p = shq(path);
-  const lines = [statScript(path), `if [ -f ${p} ] && [ ! -L ${p} ]; then h=$(sha256sum < ${p} | cut -d' ' -f1); echo "sha256=$h"`];
-  if (fetchContent) {
-    const differs = unlessSha256 ? `[ "$h" != ${unlessSha256} ] && ` : '';
-    lines.push(`  if ${differs}[ "$(stat -c %s ${p})" -le ${MAX_FETCH_BYTES} ]; then echo content; base64 < ${p}; fi`);
-  }
+  const differs = unlessSha256 ? `[ "$h" != ${unlessSha256} ] && ` : '';
+  return fileFactLines(shq(path), statScript(path), fetchContent ? differs : undefined);
+}
+
+/** fileFactScript on `p` (one sh word) after `stat`; the content is fetched when `fetchIf` (an sh condition ending in &&, or '') holds. */
+function fileFactLines(p: string, stat: string, fetchIf: string | undefined): string {
+  const lines = [stat, `if [ -f ${p} ] && [ ! -L ${p} ]; then h=$(sha256sum < ${p} | cut -d' ' -f1); echo "sha256=$h"`];
+  if (fetchIf !== undefined) lines.push(`  if ${fetchIf}[ "$(stat -c %s ${p})" -le ${MAX_FETCH_BYTES} ]; then echo content; base64 < ${p}; fi`);
   lines.push('fi');
   return lines.join('\n');
+}
+
+/** sh function `converge_file PATH [SHA256] [fetch]`: fileFactScript, for fact queries (see FactQuery.functions). */
+const FILE_SH = `converge_file() {\n${fileFactLines('"$1"', 'converge_stat "$1"', '[ "$3" = fetch ] && { [ -z "$2" ] || [ "$h" != "$2" ]; } && ')}\n}`;
+
+/** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
+export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
+  return { key, script: `converge_file ${shq(path)} ${unlessSha256 ?? "''"}${fetchContent ? ' fetch' : ''}`, functions: [STAT_SH, FILE_SH], parse: parseFileFacts };
 }
 
 export function parseFileFacts(text: string): FileFacts {
@@ -137,7 +147,7 @@ export const file: ResourceType<ResolvedFileSpec> = {
     const hash = want?.sha256;
     // Content is downloaded only to show a diff: never when it is secret or binary.
     const fetch = !!want && !ctx.sensitive && !spec.sensitive && want.isText;
-    return { file: { key: `file:${spec.path}:${hash ?? ''}:${fetch}`, script: fileFactScript(spec.path, hash, fetch), parse: parseFileFacts } };
+    return { file: fileFactQuery(`file:${spec.path}:${hash ?? ''}:${fetch}`, spec.path, hash, fetch) };
   },
 
   plan(spec, facts, ctx) {

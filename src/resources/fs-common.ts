@@ -2,7 +2,7 @@
 // path's type/owner/group/mode, planning metadata changes, and the implicit
 // edges to managed parent directories and owners.
 
-import type { Change } from '../core/resource.js';
+import type { Change, FactQuery } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 
 export interface PathStat {
@@ -17,6 +17,14 @@ export interface PathStat {
 /** sh that prints `type=...` and, for an existing path, owner/group/mode/size. */
 export function statScript(path: string): string {
   return statWordScript(shq(path));
+}
+
+/** sh function `converge_stat PATH`: statScript, for fact queries (see FactQuery.functions). */
+export const STAT_SH = `converge_stat() {\n${statWordScript('"$1"')}\n}`;
+
+/** The fact query of a path's stat (parseStat reads it). */
+export function statQuery(path: string): FactQuery<PathStat> {
+  return { key: `stat:${path}`, script: `converge_stat ${shq(path)}`, functions: [STAT_SH], parse: parseStat };
 }
 
 /** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
