@@ -7,7 +7,7 @@ import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { planInput, resolveSpec, SCENARIO_STATES } from '../../test/unit/scenarios.js';
 import { batchScript, splitBatch } from '../engine/facts.js';
-import { file, fileFactQuery, fileFactScript, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff } from './file.js';
+import { Content, file, fileFactQuery, fileFactScript, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff } from './file.js';
 
 const facts = (name: string) => ({ file: parseFileFacts(fixture('file', name).output) });
 
@@ -46,6 +46,16 @@ describe('file facts', () => {
       const alone = execFileSync('/bin/sh', ['-c', `exec 2>/dev/null\nLC_ALL=C; export LC_ALL\n${fileFactScript(path, hash, fetch)}`]).toString();
       expect(batched.get(`q${i}`), `${path} ${hash} ${fetch}`).toBe(alone);
       expect(batched.get(`q${i}`)).toContain('type=');
+    }
+  });
+});
+
+describe('desired content', () => {
+  it('hashes and judges inline text as its UTF-8 bytes would be', () => {
+    for (const text of ['hello\n', 'caf\u00e9 \ud83d\ude00', 'lone \ud800 surrogate', 'nul \u0000 inside', '']) {
+      const fromText = new Content(text);
+      const fromBytes = new Content(Buffer.from(text));
+      expect([fromText.sha256, fromText.isText, fromText.bytes], JSON.stringify(text)).toEqual([fromBytes.sha256, fromBytes.isText, fromBytes.bytes]);
     }
   });
 });

@@ -25,15 +25,25 @@ export interface FileFacts extends PathStat {
 
 export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
-/** Bytes a file must hold, with their hash: computed once, since facts, plan and apply each compare or send it. */
+/**
+ * What a file must hold: its hash and text check are computed once, since
+ * facts, plan and apply each need them. Inline content stays a string until
+ * its bytes are needed (a diff, a write): a check of a converged fleet only
+ * hashes it, and UTF-8 from a string is always valid, so it is text unless it holds a NUL.
+ */
 export class Content {
-  readonly sha256: string;
+  private buffer?: Buffer;
+  private hash?: string;
   private text?: boolean;
-  constructor(readonly bytes: Buffer) {
-    this.sha256 = sha256(bytes);
+  constructor(private readonly data: string | Buffer) {}
+  get bytes(): Buffer {
+    return (this.buffer ??= typeof this.data === 'string' ? Buffer.from(this.data) : this.data);
+  }
+  get sha256(): string {
+    return (this.hash ??= sha256(this.data));
   }
   get isText(): boolean {
-    return (this.text ??= isText(this.bytes));
+    return (this.text ??= typeof this.data === 'string' ? !this.data.includes('\0') : isText(this.data));
   }
 }
 
@@ -55,7 +65,7 @@ const inlineContent = new WeakMap<ResolvedFileSpec, Content>();
 export function desiredContent(spec: ResolvedFileSpec): Content | undefined {
   if (spec.content === undefined) return spec.sourceContent;
   let c = inlineContent.get(spec);
-  if (!c) inlineContent.set(spec, (c = new Content(Buffer.from(spec.content))));
+  if (!c) inlineContent.set(spec, (c = new Content(spec.content)));
   return c;
 }
 
