@@ -15,12 +15,16 @@ export interface FactRequest<R> {
 
 /** One script that runs each query in a subshell between markers. */
 export function batchScript(queries: FactQuery[], token: string): string {
-  const parts = ['exec 2>/dev/null', 'LC_ALL=C; export LC_ALL'];
+  // One string grown in place: a host's batch is ~1 KiB per resource, built for every host at once.
+  const end = `printf '\\n%s\\n' '${marker(token, 'end')}'\n`;
+  let script = 'exec 2>/dev/null\nLC_ALL=C; export LC_ALL\n';
+  const functions = new Set(queries.flatMap((q) => q.functions ?? []));
+  for (const f of functions) script += `${f}\n`;
   for (const q of queries) {
     // stdin is the batch itself: a query must never read (and swallow) the rest of it
-    parts.push(`printf '%s\\n' '${marker(token, q.key)}'`, `(\n${q.script}\n) </dev/null`, `printf '\\n%s\\n' '${marker(token, 'end')}'`);
+    script += `printf '%s\\n' '${marker(token, q.key)}'\n(\n${q.script}\n) </dev/null\n${end}`;
   }
-  return parts.join('\n') + '\n';
+  return script;
 }
 
 /** Split a batch's output back into raw text per query key. */
@@ -67,7 +71,8 @@ export const newToken = (): string => randomBytes(6).toString('hex');
 export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
   const byUser = factBatches(requests);
   const token = newToken();
-  const raw = new Map<string, string>();
+  /** Per run-as user: the raw output of each query key, then its parsed facts. */
+  const raw = new Map<string, Map<string, string>>();
   const failedUsers = new Map<string, string>();
   await Promise.all(
     [...byUser].map(async ([user, queries]) => {
@@ -79,23 +84,25 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
         failedUsers.set(user, why);
         return;
       }
-      for (const [k, v] of parts) raw.set(`${user}\0${k}`, v);
+      raw.set(user, parts);
     }),
   );
-  const parsed = new Map<string, unknown>();
+  const parsed = new Map<string, Map<string, unknown>>();
   const result: Gathered<R> = { facts: new Map(), unavailable: new Map() };
   for (const { owner, queries } of requests) {
     const facts: Facts = {};
-    for (const [name, q] of Object.entries(queries)) {
+    for (const name in queries) {
+      const q = queries[name];
       const user = q.runAs ?? 'root';
       const failed = failedUsers.get(user);
       if (failed) {
         result.unavailable.set(owner, failed);
         break;
       }
-      const k = `${user}\0${q.key}`;
-      if (!parsed.has(k)) parsed.set(k, q.parse(raw.get(k) ?? ''));
-      facts[name] = parsed.get(k);
+      let byKey = parsed.get(user);
+      if (!byKey) parsed.set(user, (byKey = new Map()));
+      if (!byKey.has(q.key)) byKey.set(q.key, q.parse(raw.get(user)?.get(q.key) ?? ''));
+      facts[name] = byKey.get(q.key);
     }
     if (!result.unavailable.has(owner)) result.facts.set(owner, facts);
   }

@@ -87,6 +87,8 @@ export class HostRun {
     private readonly opts: HostRunOptions,
   ) {
     this.stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+    const context = (sensitive: boolean): PlanContext => ({ host: { name: host.name, sshPort: host.port, loginUser: host.user }, statesDir: opts.statesDir, sensitive });
+    this.planContexts = [context(false), context(true)];
   }
 
   private readonly stateDir: string;
@@ -95,8 +97,11 @@ export class HostRun {
     this.opts.onEvent?.({ host: this.host.name, phase, ...extra });
   }
 
+  /** The two plan contexts of this host (not sensitive, sensitive): shared by its resources rather than made for each. */
+  private readonly planContexts: readonly [PlanContext, PlanContext];
+
   private planContext(r: Resource): PlanContext {
-    return { host: { name: this.host.name, sshPort: this.host.port, loginUser: this.host.user }, statesDir: this.opts.statesDir, sensitive: r.sensitive };
+    return this.planContexts[r.sensitive ? 1 : 0];
   }
 
   private applyContext(r: Resource): ApplyContext {

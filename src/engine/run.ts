@@ -8,6 +8,7 @@ import type { HostResult, HostStatus, ResourceResult, RunResult } from '../core/
 import { buildGraph, type Graph } from '../graph/graph.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
 import { compileHost } from '../state/compile.js';
+import { EntryCache } from '../state/entry-cache.js';
 import type { StateTree } from '../state/states.js';
 import { Templates } from '../state/template.js';
 import { LocalTransport } from '../transport/local.js';
@@ -23,7 +24,8 @@ export interface PreparedHost {
 /** Compile and order every host's resources; throws InputError on bad input. */
 export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[], stateNames?: string[]): PreparedHost[] {
   const templates = new Templates(tree.dir);
-  return hosts.map((host) => ({ host, graph: buildGraph(compileHost(host, inventory, tree, templates, stateNames)) }));
+  const cache = new EntryCache();
+  return hosts.map((host) => ({ host, graph: buildGraph(compileHost(host, inventory, tree, templates, cache, stateNames)) }));
 }
 
 /** Opens a transport to a host; timeoutMs bounds the SSH handshake. */

@@ -3,9 +3,10 @@
 // order is stable: among resources that are ready, declaration order wins.
 
 import { InputError } from '../core/diagnostics.js';
-import type { Requisite, Resource } from '../state/compile.js';
+import { REQUISITES, type Requisite, type Resource } from '../state/compile.js';
 
 export type EdgeKind = Requisite | 'implicit';
+const EDGE_KINDS: readonly EdgeKind[] = [...REQUISITES, 'implicit'];
 
 export interface Edge {
   /** Runs first. */
@@ -25,32 +26,36 @@ export interface Graph {
 
 export function buildGraph(resources: Resource[]): Graph {
   const byId = new Map<string, Resource>();
-  for (const r of resources) {
+  const index = new Map<Resource, number>();
+  for (const [i, r] of resources.entries()) {
     byId.set(r.id, r);
     byId.set(r.naturalId, r);
+    index.set(r, i);
   }
   const edges: Edge[] = [];
-  const seen = new Set<string>();
+  // An edge is known by a number (from, to, kind), not a string: every host's graph is built in one go.
+  const seen = new Set<number>();
   const add = (from: Resource, to: Resource, kind: EdgeKind) => {
-    const key = `${from.id}\0${to.id}\0${kind}`;
+    const key = (index.get(from)! * resources.length + index.get(to)!) * EDGE_KINDS.length + EDGE_KINDS.indexOf(kind);
     if (from === to || seen.has(key)) return;
     seen.add(key);
     edges.push({ from, to, kind });
   };
   for (const r of resources) {
-    for (const kind of ['require', 'watch', 'onchanges', 'before'] as const) {
-      r.requisites[kind].forEach((target, i) => {
-        const t = byId.get(target);
+    for (const kind of REQUISITES) {
+      const targets = r.requisites[kind];
+      for (let i = 0; i < targets.length; i++) {
+        const t = byId.get(targets[i]);
         if (!t) {
           throw new InputError({
-            message: `${kind} names "${target}", which is not a resource of this host`,
+            message: `${kind} names "${targets[i]}", which is not a resource of this host`,
             where: r.at(kind, i),
             hint: `use a resource id from this host's states (or kind:name such as package:nginx); is the state that declares it included?`,
           });
         }
         if (kind === 'before') add(r, t, 'before');
         else add(t, r, kind);
-      });
+      }
     }
     if (r.requisites.watch.length && !r.type.onWatch) {
       throw new InputError({ message: `a ${r.kind} cannot react to watched changes`, where: r.at('watch'), hint: 'use require (order only) or onchanges; watch is for services and commands' });
@@ -60,7 +65,7 @@ export function buildGraph(resources: Resource[]): Graph {
       if (t) add(t, r, 'implicit');
     }
   }
-  const order = stableTopoSort(resources, edges);
+  const order = stableTopoSort(resources, edges, index);
   const up = new Map<Resource, Edge[]>();
   const down = new Map<Resource, Edge[]>();
   for (const e of edges) {
@@ -73,21 +78,27 @@ export function buildGraph(resources: Resource[]): Graph {
 }
 
 /** Kahn's algorithm; among ready resources the earliest declared goes first (a min-heap on declaration index). */
-function stableTopoSort(resources: Resource[], edges: Edge[]): Resource[] {
-  const index = new Map(resources.map((r, i) => [r, i]));
-  const indegree = new Array<number>(resources.length).fill(0);
-  const out: number[][] = resources.map(() => []);
+function stableTopoSort(resources: Resource[], edges: Edge[], index: Map<Resource, number>): Resource[] {
+  // Successors in flat typed arrays (CSR: successors of i are next[first[i]..first[i+1]]),
+  // rather than an array per resource, of which most hosts' graphs are made.
+  const n = resources.length;
+  const indegree = new Int32Array(n);
+  const first = new Int32Array(n + 1);
   for (const e of edges) {
     indegree[index.get(e.to)!]++;
-    out[index.get(e.from)!].push(index.get(e.to)!);
+    first[index.get(e.from)! + 1]++;
   }
+  for (let i = 0; i < n; i++) first[i + 1] += first[i];
+  const next = new Int32Array(edges.length);
+  const fill = first.slice(0, n);
+  for (const e of edges) next[fill[index.get(e.from)!]++] = index.get(e.to)!;
   const heap = new MinHeap();
-  indegree.forEach((d, i) => d === 0 && heap.push(i));
+  for (let i = 0; i < n; i++) if (indegree[i] === 0) heap.push(i);
   const order: Resource[] = [];
   while (heap.size) {
     const i = heap.pop();
     order.push(resources[i]);
-    for (const t of out[i]) if (--indegree[t] === 0) heap.push(t);
+    for (let k = first[i]; k < first[i + 1]; k++) if (--indegree[next[k]] === 0) heap.push(next[k]);
   }
   if (order.length < resources.length) throw cycleError(resources.filter((_, i) => indegree[i] > 0), edges);
   return order;

@@ -4,14 +4,14 @@ import { HostError } from '../core/diagnostics.js';
 import type { ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { DirectorySpec } from '../generated/index.js';
-import { metadataChanges, metadataScript, parseStat, pathImplicitAfter, statScript, type PathStat } from './fs-common.js';
+import { metadataChanges, metadataScript, pathImplicitAfter, statQuery, type PathStat } from './fs-common.js';
 
 export const directory: ResourceType<DirectorySpec> = {
   kind: 'directory',
   id: (spec) => `directory:${spec.path.replace(/\/+$/, '') || '/'}`,
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
 
-  facts: (spec) => ({ stat: { key: `stat:${spec.path}`, script: statScript(spec.path), parse: parseStat } }),
+  facts: (spec) => ({ stat: statQuery(spec.path) }),
 
   plan(spec, facts) {
     const st = facts.stat as PathStat;

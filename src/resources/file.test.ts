@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { planInput, resolveSpec, SCENARIO_STATES } from '../../test/unit/scenarios.js';
-import { file, fileFactScript, parseFileFacts, sha256, textDiff } from './file.js';
+import { batchScript, splitBatch } from '../engine/facts.js';
+import { Content, file, fileFactQuery, fileFactScript, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff } from './file.js';
 
 const facts = (name: string) => ({ file: parseFileFacts(fixture('file', name).output) });
 
@@ -26,6 +29,34 @@ describe('file facts', () => {
   it('the fact script only reads', () => {
     const s = fileFactScript('/etc/motd', sha256('x'), true);
     expect(s).not.toMatch(/\b(rm|mv|cp|chmod|chown|tee|mkdir)\b|>[^&]/);
+  });
+  it('in a batch (sh functions defined once) answer as the standalone scripts do', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-file-facts-'));
+    writeFileSync(join(dir, 'same'), 'x');
+    writeFileSync(join(dir, "it's spaced"), 'old\n');
+    writeFileSync(join(dir, 'big'), Buffer.alloc(MAX_FETCH_BYTES + 1, 'a'));
+    mkdirSync(join(dir, 'dir'));
+    symlinkSync(join(dir, 'same'), join(dir, 'link'));
+    const cases = ['same', "it's spaced", 'big', 'dir', 'link', 'absent'].flatMap((name) =>
+      [sha256('x'), undefined].flatMap((hash) => [true, false].map((fetch) => ({ path: join(dir, name), hash, fetch }))),
+    );
+    const queries = cases.map(({ path, hash, fetch }, i) => fileFactQuery(`q${i}`, path, hash, fetch));
+    const batched = splitBatch(execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok') }).toString(), queries, 'tok');
+    for (const [i, { path, hash, fetch }] of cases.entries()) {
+      const alone = execFileSync('/bin/sh', ['-c', `exec 2>/dev/null\nLC_ALL=C; export LC_ALL\n${fileFactScript(path, hash, fetch)}`]).toString();
+      expect(batched.get(`q${i}`), `${path} ${hash} ${fetch}`).toBe(alone);
+      expect(batched.get(`q${i}`)).toContain('type=');
+    }
+  });
+});
+
+describe('desired content', () => {
+  it('hashes and judges inline text as its UTF-8 bytes would be', () => {
+    for (const text of ['hello\n', 'caf\u00e9 \ud83d\ude00', 'lone \ud800 surrogate', 'nul \u0000 inside', '']) {
+      const fromText = new Content(text);
+      const fromBytes = new Content(Buffer.from(text));
+      expect([fromText.sha256, fromText.isText, fromText.bytes], JSON.stringify(text)).toEqual([fromBytes.sha256, fromBytes.isText, fromBytes.bytes]);
+    }
   });
 });
 

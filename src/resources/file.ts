@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve as resolvePath, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
-import type { Change, CompileContext, ResourceType } from '../core/resource.js';
+import type { Change, CompileContext, FactQuery, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, parseStat, pathImplicitAfter, statScript, type PathStat } from './fs-common.js';
+import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, type PathStat } from './fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;
@@ -25,12 +25,30 @@ export interface FileFacts extends PathStat {
 
 export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
-/** A file of the state tree, read on the controller by resolve(): its bytes go on stdin, its hash is what plans compare. */
-export class SourceContent {
-  readonly sha256: string;
-  constructor(readonly bytes: Buffer) {
-    this.sha256 = sha256(bytes);
+/**
+ * What a file must hold: its hash and text check are computed once, since
+ * facts, plan and apply each need them. Inline content stays a string until
+ * its bytes are needed (a diff, a write): a check of a converged fleet only
+ * hashes it, and UTF-8 from a string is always valid, so it is text unless it holds a NUL.
+ */
+export class Content {
+  private buffer?: Buffer;
+  private hash?: string;
+  private text?: boolean;
+  constructor(private readonly data: string | Buffer) {}
+  get bytes(): Buffer {
+    return (this.buffer ??= typeof this.data === 'string' ? Buffer.from(this.data) : this.data);
   }
+  get sha256(): string {
+    return (this.hash ??= sha256(this.data));
+  }
+  get isText(): boolean {
+    return (this.text ??= typeof this.data === 'string' ? !this.data.includes('\0') : isText(this.data));
+  }
+}
+
+/** A file of the state tree, read on the controller by resolve(): its bytes go on stdin, its hash is what plans compare. */
+export class SourceContent extends Content {
   /** `show`, JSON and the secret scan see the hash, never the bytes. */
   toJSON(): string {
     return `sha256:${this.sha256} (${this.bytes.length} bytes)`;
@@ -40,9 +58,15 @@ export class SourceContent {
 /** The spec after resolve(): `source` read into its bytes (an internal field, not part of the schema). */
 export type ResolvedFileSpec = FileSpec & { sourceContent?: SourceContent };
 
-/** The bytes the file must hold, or undefined when the spec does not manage its content. */
-export function desiredContent(spec: ResolvedFileSpec): Buffer | undefined {
-  return spec.content !== undefined ? Buffer.from(spec.content) : spec.sourceContent?.bytes;
+/** Inline content per spec object (specs are never changed once resolved). */
+const inlineContent = new WeakMap<ResolvedFileSpec, Content>();
+
+/** What the file must hold, or undefined when the spec does not manage its content. */
+export function desiredContent(spec: ResolvedFileSpec): Content | undefined {
+  if (spec.content === undefined) return spec.sourceContent;
+  let c = inlineContent.get(spec);
+  if (!c) inlineContent.set(spec, (c = new Content(spec.content)));
+  return c;
 }
 
 /**
@@ -51,20 +75,30 @@ export function desiredContent(spec: ResolvedFileSpec): Buffer | undefined {
  * converged file costs a hash, not a download).
  */
 export function fileFactScript(path: string, unlessSha256: string | undefined, fetchContent: boolean): string {
-  const p = shq(path);
-  const lines = [statScript(path), `if [ -f ${p} ] && [ ! -L ${p} ]; then h=$(sha256sum < ${p} | cut -d' ' -f1); echo "sha256=$h"`];
-  if (fetchContent) {
-    const differs = unlessSha256 ? `[ "$h" != ${unlessSha256} ] && ` : '';
-    lines.push(`  if ${differs}[ "$(stat -c %s ${p})" -le ${MAX_FETCH_BYTES} ]; then echo content; base64 < ${p}; fi`);
-  }
+  const differs = unlessSha256 ? `[ "$h" != ${unlessSha256} ] && ` : '';
+  return fileFactLines(shq(path), statScript(path), fetchContent ? differs : undefined);
+}
+
+/** fileFactScript on `p` (one sh word) after `stat`; the content is fetched when `fetchIf` (an sh condition ending in &&, or '') holds. */
+function fileFactLines(p: string, stat: string, fetchIf: string | undefined): string {
+  const lines = [stat, `if [ -f ${p} ] && [ ! -L ${p} ]; then h=$(sha256sum < ${p} | cut -d' ' -f1); echo "sha256=$h"`];
+  if (fetchIf !== undefined) lines.push(`  if ${fetchIf}[ "$(stat -c %s ${p})" -le ${MAX_FETCH_BYTES} ]; then echo content; base64 < ${p}; fi`);
   lines.push('fi');
   return lines.join('\n');
 }
 
+/** sh function `converge_file PATH [SHA256] [fetch]`: fileFactScript, for fact queries (see FactQuery.functions). */
+const FILE_SH = `converge_file() {\n${fileFactLines('"$1"', 'converge_stat "$1"', '[ "$3" = fetch ] && { [ -z "$2" ] || [ "$h" != "$2" ]; } && ')}\n}`;
+
+/** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
+export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
+  return { key, script: `converge_file ${shq(path)} ${unlessSha256 ?? "''"}${fetchContent ? ' fetch' : ''}`, functions: [STAT_SH, FILE_SH], parse: parseFileFacts };
+}
+
 export function parseFileFacts(text: string): FileFacts {
   const [head, b64] = text.split(/^content$/m);
-  const facts: FileFacts = parseStat(head);
   const kv = keyValues(head);
+  const facts: FileFacts = statOf(kv);
   if (kv.has('sha256')) facts.sha256 = kv.get('sha256');
   if (b64 !== undefined) facts.content = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
   return facts;
@@ -80,15 +114,15 @@ export function textDiff(path: string, before: Buffer, after: Buffer, creating: 
 
 /** The content change (with a unified diff unless sensitive or binary), or undefined when the hashes match. */
 export function contentChange(spec: ResolvedFileSpec, facts: FileFacts, sensitive: boolean): Change | undefined {
-  const want = desiredContent(spec);
-  if (want === undefined) return undefined;
-  const after = sha256(want);
+  const desired = desiredContent(spec);
+  if (desired === undefined) return undefined;
+  const after = desired.sha256;
   if (facts.type === 'file' && facts.sha256 === after) return undefined;
   const action = facts.type === 'absent' ? 'create' : 'update';
   const change: Change = { path: 'content', action, before: facts.sha256 ? `sha256:${facts.sha256}` : undefined, after: `sha256:${after}` };
   if (sensitive) return { ...change, sensitive: true };
   const before = action === 'create' ? Buffer.alloc(0) : facts.content;
-  const diff = before && textDiff(spec.path, before, want, action === 'create');
+  const diff = before && textDiff(spec.path, before, desired.bytes, action === 'create');
   return diff ? { ...change, diff } : change;
 }
 
@@ -120,10 +154,10 @@ export const file: ResourceType<ResolvedFileSpec> = {
 
   facts: (spec, ctx) => {
     const want = desiredContent(spec);
-    const hash = want && sha256(want);
+    const hash = want?.sha256;
     // Content is downloaded only to show a diff: never when it is secret or binary.
-    const fetch = !!want && !ctx.sensitive && !spec.sensitive && isText(want);
-    return { file: { key: `file:${spec.path}:${hash ?? ''}:${fetch}`, script: fileFactScript(spec.path, hash, fetch), parse: parseFileFacts } };
+    const fetch = !!want && !ctx.sensitive && !spec.sensitive && want.isText;
+    return { file: fileFactQuery(`file:${spec.path}:${hash ?? ''}:${fetch}`, spec.path, hash, fetch) };
   },
 
   plan(spec, facts, ctx) {
@@ -153,15 +187,15 @@ export const file: ResourceType<ResolvedFileSpec> = {
       await ctx.run({ script: `set -e\n${metadataScript(spec, p)}` }, `setting owner/mode of ${spec.path}`);
       return;
     }
-    const content = desiredContent(spec) ?? Buffer.alloc(0);
+    const content = desiredContent(spec) ?? new Content(Buffer.alloc(0));
     const script = atomicWriteScript({
       path: p,
       // Unmanaged metadata is kept from the old file.
       metadata: [KEEP_METADATA, metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
       validate: spec.validate?.split('%s').join('"$tmp"'),
       backup: spec.backup,
-      sha256: sha256(content),
+      sha256: content.sha256,
     });
-    await ctx.run({ script, stdin: content }, `writing ${spec.path}`);
+    await ctx.run({ script, stdin: content.bytes }, `writing ${spec.path}`);
   },
 };

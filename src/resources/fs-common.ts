@@ -2,7 +2,7 @@
 // path's type/owner/group/mode, planning metadata changes, and the implicit
 // edges to managed parent directories and owners.
 
-import type { Change } from '../core/resource.js';
+import type { Change, FactQuery } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 
 export interface PathStat {
@@ -17,6 +17,14 @@ export interface PathStat {
 /** sh that prints `type=...` and, for an existing path, owner/group/mode/size. */
 export function statScript(path: string): string {
   return statWordScript(shq(path));
+}
+
+/** sh function `converge_stat PATH`: statScript, for fact queries (see FactQuery.functions). */
+export const STAT_SH = `converge_stat() {\n${statWordScript('"$1"')}\n}`;
+
+/** The fact query of a path's stat (parseStat reads it). */
+export function statQuery(path: string): FactQuery<PathStat> {
+  return { key: `stat:${path}`, script: `converge_stat ${shq(path)}`, functions: [STAT_SH], parse: parseStat };
 }
 
 /** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
@@ -37,13 +45,19 @@ export function keyValues(text: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of text.split('\n')) {
     const i = line.indexOf('=');
-    if (i > 0 && !m.has(line.slice(0, i))) m.set(line.slice(0, i), line.slice(i + 1));
+    if (i <= 0) continue;
+    const key = line.slice(0, i);
+    if (!m.has(key)) m.set(key, line.slice(i + 1));
   }
   return m;
 }
 
 export function parseStat(text: string): PathStat {
-  const kv = keyValues(text);
+  return statOf(keyValues(text));
+}
+
+/** parseStat on lines already split into key=value (for parsers that read more keys from the same lines). */
+export function statOf(kv: Map<string, string>): PathStat {
   const type = (kv.get('type') ?? 'absent') as PathStat['type'];
   const st: PathStat = { type };
   if (kv.has('owner')) st.owner = kv.get('owner');
@@ -115,7 +129,10 @@ export function handOverDirScript(path: string, user: string): string {
 /** The directories above a path, nearest first: /srv/app/venv -> /srv/app, /srv. */
 export function ancestors(path: string): string[] {
   const parts = path.split('/').filter(Boolean);
-  return parts.slice(0, -1).map((_, i) => `/${parts.slice(0, parts.length - 1 - i).join('/')}`);
+  const out: string[] = [];
+  let dir = '';
+  for (let i = 0; i < parts.length - 1; i++) out.unshift((dir += `/${parts[i]}`));
+  return out;
 }
 
 /** A path's stat, and for a directory whether it has no entries (something may be made in it). */

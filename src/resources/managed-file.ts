@@ -7,7 +7,7 @@ import { HostError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, Command, FactQuery } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import { atomicWriteScript } from './atomic-write.js';
-import { contentChange, fileFactScript, parseFileFacts, sha256, type FileFacts } from './file.js';
+import { contentChange, fileFactQuery, sha256, type FileFacts } from './file.js';
 import { metadataChanges, metadataScript } from './fs-common.js';
 
 export interface ManagedFile {
@@ -30,7 +30,7 @@ const meta = (f: ManagedFile) => ({ owner: 'root', group: 'root', mode: f.mode }
 /** Stat and hash (and the content, when it differs and may be shown): the same query as a file resource's. */
 export function managedFileQuery(f: ManagedFile): FactQuery<FileFacts> {
   const sum = sha256(f.content);
-  return { key: `file:${f.path}:${sum}:${!!f.sensitive}`, script: fileFactScript(f.path, sum, !f.sensitive && !f.noDiff), parse: parseFileFacts };
+  return fileFactQuery(`file:${f.path}:${sum}:${!!f.sensitive}`, f.path, sum, !f.sensitive && !f.noDiff);
 }
 
 /**

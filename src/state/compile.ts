@@ -3,10 +3,11 @@
 // self-contained resource. Every error names file, line and path.
 
 import { InputError, type Diagnostic, type Where } from '../core/diagnostics.js';
-import type { ResourceType } from '../core/resource.js';
+import type { CompileContext, ResourceType } from '../core/resource.js';
 import type { Redactor } from '../core/sensitive.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
 import { resourceTypes } from '../resources/index.js';
+import type { CompiledItem, EntryCache } from './entry-cache.js';
 import { schemaDiagnostics } from './schemas.js';
 import type { RawEntry, StateTree } from './states.js';
 import { Templates, type Vars } from './template.js';
@@ -15,6 +16,8 @@ import { formatPath } from './yaml-file.js';
 export const REQUISITES = ['require', 'watch', 'onchanges', 'before'] as const;
 export type Requisite = (typeof REQUISITES)[number];
 const META = new Set<string>([...REQUISITES, 'for_each', 'when']);
+/** Most entries name no requisite: they share this one, frozen since it is shared. */
+const NO_REQUISITES = Object.freeze(Object.fromEntries(REQUISITES.map((r) => [r, Object.freeze([])]))) as unknown as Record<Requisite, string[]>;
 
 export interface Resource {
   /** State id as written (after rendering), unique per host. */
@@ -68,14 +71,14 @@ function asList(v: unknown): string[] {
   return (Array.isArray(v) ? v : [v]).map(String);
 }
 
-export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, stateNames?: string[]): Resource[] {
+export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, cache: EntryCache, stateNames?: string[]): Resource[] {
   const vars = hostVars(host, inventory, templates);
   const entries = stateNames ? tree.entries(stateNames, 'apply') : tree.entries(tree.statesFor(host.roles));
   const out: Resource[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const entry of entries) {
     try {
-      out.push(...compileEntry(entry, vars, templates, inventory.redactor, host));
+      out.push(...compileEntry(entry, vars, templates, inventory.redactor, host, cache));
     } catch (e) {
       if (e instanceof InputError) diagnostics.push(...e.diagnostics);
       else throw e;
@@ -86,13 +89,82 @@ export function compileHost(host: Host, inventory: Inventory, tree: StateTree, t
   return out;
 }
 
-function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, host: Host): Resource[] {
+function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, host: Host, cache: EntryCache): Resource[] {
   const { src, rawId, body } = entry;
   const base = ['resources', rawId];
   const where = (...path: (string | number)[]): Where => ({ file: src.file, line: src.lineOf([...base, ...path]), path: formatPath([...base, ...path]), host: host.name });
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError({ message: 'a resource must be a mapping with one resource type key', where: where(), hint: `e.g. ${rawId}: { package: { name: nginx } }` });
   }
+  const key = cache.key(entry, vars);
+  let items = key === undefined ? undefined : cache.get(entry, key);
+  if (!items) {
+    const compiled = compileItems(entry, vars, templates, redactor, where);
+    items = compiled.items;
+    if (key !== undefined) {
+      if (compiled.readAllVars) cache.exclude(entry);
+      else cache.set(entry, key, items);
+    }
+  }
+  return items.map((item) => new HostResource(item, where));
+}
+
+// Classes rather than object literals with getters: V8 builds a literal
+// with an accessor through a slow runtime call, and compile makes one
+// resource (and one resolve context) per host per entry.
+
+/** A compiled item placed on one host: `where` names the host. */
+class HostResource implements Resource {
+  readonly id: string;
+  readonly kind: string;
+  readonly type: ResourceType;
+  readonly spec: any;
+  readonly naturalId: string;
+  readonly requisites: Record<Requisite, string[]>;
+  readonly sensitive: boolean;
+  constructor(
+    item: CompiledItem,
+    readonly at: (...path: (string | number)[]) => Where,
+  ) {
+    this.id = item.id;
+    this.kind = item.kind;
+    this.type = item.type;
+    this.spec = item.spec;
+    this.naturalId = item.naturalId;
+    this.requisites = item.requisites;
+    this.sensitive = item.sensitive;
+  }
+  get where(): Where {
+    return this.at();
+  }
+}
+
+/** What resolve() sees; notes whether it read the vars (then its result may depend on any of them). */
+class ResolveContext implements CompileContext {
+  readAllVars = false;
+  constructor(
+    readonly statesDir: string,
+    private readonly allVars: Vars,
+    private readonly templates: Templates,
+    private readonly at: () => Where,
+  ) {}
+  get vars(): Vars {
+    this.readAllVars = true;
+    return this.allVars;
+  }
+  get where(): Where {
+    return this.at();
+  }
+  renderTemplate(name: string, extra?: Record<string, unknown>): string {
+    this.readAllVars = true;
+    return this.templates.renderFile(name, { ...this.allVars, ...extra }, this.at);
+  }
+}
+
+/** Render, check and resolve one entry for some vars; readAllVars: its resolve read more than the entry's templates name. */
+function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, where: (...path: (string | number)[]) => Where): { items: CompiledItem[]; readAllVars: boolean } {
+  const { src, rawId, body } = entry;
+  const base = ['resources', rawId];
   const kinds = Object.keys(body).filter((k) => !META.has(k));
   const unknown = kinds.filter((k) => !(k in resourceTypes));
   if (unknown.length) {
@@ -109,29 +181,32 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
   const type = resourceTypes[kind];
 
   // when: false (a YAML boolean) is as false as "{{ false }}".
-  if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return [];
-  let items: unknown[] = [undefined];
+  if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return { items: [], readAllVars: false };
+  let list: unknown[] = [undefined];
   if (body.for_each !== undefined) {
-    const list = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, () => where('for_each')) : body.for_each;
-    if (!Array.isArray(list)) throw new InputError({ message: 'for_each must give a list', where: where('for_each'), hint: 'e.g. for_each: "{{ developers }}" where developers is a list in vars' });
-    items = list;
+    const rendered = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, () => where('for_each')) : body.for_each;
+    if (!Array.isArray(rendered)) throw new InputError({ message: 'for_each must give a list', where: where('for_each'), hint: 'e.g. for_each: "{{ developers }}" where developers is a list in vars' });
+    list = rendered;
   }
-  return items.map((item) => {
+  let readAllVars = false;
+  const items = list.map((item): CompiledItem => {
     const v = body.for_each !== undefined ? { ...vars, item } : vars;
     const id = String(templates.renderString(rawId, v, () => where()));
     const spec = templates.renderValue(body[kind], v, () => where(kind));
-    const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: host.name } }));
+    const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: where().host } }));
     if (bad.length) throw new InputError(bad);
-    const requisites = Object.fromEntries(REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>;
-    const resolved = type.resolve
-      ? type.resolve(spec, { statesDir: templates.statesDir, vars: v, get where() {
-          return where(kind);
-        }, renderTemplate: (name, extra) => templates.renderFile(name, { ...v, ...extra }, () => where(kind)) })
-      : spec;
-    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, get where() {
-        return where();
-      }, at: where, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
+    const requisites = REQUISITES.some((r) => body[r] !== undefined)
+      ? (Object.fromEntries(REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>)
+      : NO_REQUISITES;
+    let resolved = spec;
+    if (type.resolve) {
+      const ctx = new ResolveContext(templates.statesDir, v, templates, () => where(kind));
+      resolved = type.resolve(spec, ctx);
+      readAllVars ||= ctx.readAllVars;
+    }
+    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
   });
+  return { items, readAllVars };
 }
 
 function checkUnique(resources: Resource[], host: Host): void {

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { templateNames } from '../../src/state/template-names.js';
+import { prepare } from './tree.js';
+
+const top = 'roles:\n  web: [web]\n';
+const inventory = (hosts: string, extra = '') => `states: states\nvars: { project: myproj }\n${extra}roles: { web: {} }\nhosts:\n${hosts}`;
+const specs = (p: ReturnType<typeof prepare>, id: string) => p.map((h) => h.graph.order.find((r) => r.id === id)!.spec);
+
+describe('compiled entries shared between hosts', () => {
+  it('renders an entry once for hosts that agree on what it reads, and per host where they differ', () => {
+    const prepared = prepare({
+      'inventory.yaml': inventory('  a: { address: a, roles: [web], vars: { port: 1 } }\n  b: { address: b, roles: [web], vars: { port: 2 } }\n  c: { address: c, roles: [web], vars: { port: 1 } }\n'),
+      'states/top.yaml': top,
+      'states/web.yaml': ['resources:', '  dir: { directory: { path: "/srv/{{ project }}" } }', '  conf: { file: { path: "/srv/{{ project }}/port", content: "port={{ port }}" } }', '  motd: { file: { path: /etc/motd, content: "I am {{ host.name }}" } }'].join('\n'),
+    });
+    const [dirA, dirB, dirC] = specs(prepared, 'dir');
+    expect(dirA).toEqual({ path: '/srv/myproj' });
+    expect(dirB).toBe(dirA);
+    expect(dirC).toBe(dirA);
+    const [confA, confB, confC] = specs(prepared, 'conf');
+    expect([confA.content, confB.content, confC.content]).toEqual(['port=1', 'port=2', 'port=1']);
+    expect(confC).toBe(confA);
+    expect(specs(prepared, 'motd').map((s) => s.content)).toEqual(['I am a', 'I am b', 'I am c']);
+    // Each host's resources still name that host.
+    expect(prepared.map((p) => p.graph.order[0].where.host)).toEqual(['a', 'b', 'c']);
+  });
+
+  it("never hands one host's secret to another", () => {
+    const prepared = prepare({
+      'inventory.yaml': inventory(
+        '  a: { address: a, roles: [web], vars: { pw: "{{ secret_a }}" } }\n  b: { address: b, roles: [web], vars: { pw: "{{ secret_b }}" } }\n  c: { address: c, roles: [web] }\n',
+        'secrets: { secret_a: { value: sekrit-a }, secret_b: { value: sekrit-b } }\n',
+      ),
+      'states/top.yaml': top,
+      'states/web.yaml': 'resources:\n  db: { file: { path: /etc/db, content: "password={{ pw | default(\'none\') }}" } }\n',
+    });
+    expect(specs(prepared, 'db').map((s) => s.content)).toEqual(['password=sekrit-a', 'password=sekrit-b', 'password=none']);
+    expect(prepared.map((p) => p.graph.order[0].sensitive)).toEqual([true, true, false]);
+  });
+
+  it('expands for_each per distinct list', () => {
+    const prepared = prepare({
+      'inventory.yaml': inventory('  a: { address: a, roles: [web], vars: { users: [ann] } }\n  b: { address: b, roles: [web], vars: { users: [bob, cy] } }\n'),
+      'states/top.yaml': top,
+      'states/web.yaml': 'resources:\n  "home-{{ item }}":\n    for_each: "{{ users }}"\n    directory: { path: "/home/{{ item }}" }\n',
+    });
+    expect(prepared.map((p) => p.graph.order.map((r) => r.spec.path))).toEqual([['/home/ann'], ['/home/bob', '/home/cy']]);
+  });
+});
+
+describe('template names', () => {
+  it('are the symbols a template looks up', () => {
+    expect([...templateNames('{{ host.name }}-{% for u in users %}{{ u | upper }}{% endfor %}')!].sort()).toEqual(['host', 'u', 'upper', 'users']);
+  });
+  it('are unknown when the output depends on more than the text names', () => {
+    expect(templateNames('{% include "other.j2" %}')).toBeUndefined();
+    expect(templateNames('{% import "macros.j2" as m %}{{ m.x() }}')).toBeUndefined();
+    expect(templateNames('{{ [1, 2] | random }}')).toBeUndefined();
+    expect(templateNames('{{ unclosed')).toBeUndefined();
+  });
+});
