@@ -66,15 +66,24 @@ export function buildGraph(resources: Resource[]): Graph {
     }
   }
   const order = stableTopoSort(resources, edges, index);
-  const up = new Map<Resource, Edge[]>();
-  const down = new Map<Resource, Edge[]>();
-  for (const e of edges) {
-    if (!up.has(e.to)) up.set(e.to, []);
-    if (!down.has(e.from)) down.set(e.from, []);
-    up.get(e.to)!.push(e);
-    down.get(e.from)!.push(e);
-  }
+  const up = edgesBy(edges, 'to');
+  const down = edgesBy(edges, 'from');
   return { order, edges, upstream: (r) => up.get(r) ?? [], downstream: (r) => down.get(r) ?? [] };
+}
+
+/**
+ * Edges grouped by one end. Every host's graph lives for the whole run, and
+ * an array grown by push keeps room for 16: each list is copied to its size.
+ */
+function edgesBy(edges: Edge[], end: 'from' | 'to'): Map<Resource, Edge[]> {
+  const grown = new Map<Resource, Edge[]>();
+  for (const e of edges) {
+    const list = grown.get(e[end]);
+    if (list) list.push(e);
+    else grown.set(e[end], [e]);
+  }
+  for (const [r, list] of grown) if (list.length > 1) grown.set(r, list.slice());
+  return grown;
 }
 
 /** Kahn's algorithm; among ready resources the earliest declared goes first (a min-heap on declaration index). */

@@ -90,9 +90,8 @@ export function compileHost(host: Host, inventory: Inventory, tree: StateTree, t
 }
 
 function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, host: Host, cache: EntryCache): Resource[] {
-  const { src, rawId, body } = entry;
-  const base = ['resources', rawId];
-  const where = (...path: (string | number)[]): Where => ({ file: src.file, line: src.lineOf([...base, ...path]), path: formatPath([...base, ...path]), host: host.name });
+  const { rawId, body } = entry;
+  const where = (...path: (string | number)[]): Where => entryWhere(entry, host.name, path);
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError({ message: 'a resource must be a mapping with one resource type key', where: where(), hint: `e.g. ${rawId}: { package: { name: nginx } }` });
   }
@@ -106,36 +105,56 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
       else cache.set(entry, key, items);
     }
   }
-  return items.map((item) => new HostResource(item, where));
+  return items.map((item) => new HostResource(item, entry, host.name));
+}
+
+/** Where a field of an entry is, e.g. entryWhere(e, 'web1', ['require', 0]). */
+function entryWhere(entry: RawEntry, hostName: string, path: (string | number)[]): Where {
+  const full = ['resources', entry.rawId, ...path];
+  return { file: entry.src.file, line: entry.src.lineOf(full), path: formatPath(full), host: hostName };
 }
 
 // Classes rather than object literals with getters: V8 builds a literal
 // with an accessor through a slow runtime call, and compile makes one
 // resource (and one resolve context) per host per entry.
 
-/** A compiled item placed on one host: `where` names the host. */
+/**
+ * A compiled item placed on one host. Every host's resources live for the
+ * whole run, so one holds three references (the shared item, its entry and
+ * the host's name) and works out where it is only for a message.
+ */
 class HostResource implements Resource {
-  readonly id: string;
-  readonly kind: string;
-  readonly type: ResourceType;
-  readonly spec: any;
-  readonly naturalId: string;
-  readonly requisites: Record<Requisite, string[]>;
-  readonly sensitive: boolean;
   constructor(
-    item: CompiledItem,
-    readonly at: (...path: (string | number)[]) => Where,
-  ) {
-    this.id = item.id;
-    this.kind = item.kind;
-    this.type = item.type;
-    this.spec = item.spec;
-    this.naturalId = item.naturalId;
-    this.requisites = item.requisites;
-    this.sensitive = item.sensitive;
+    private readonly item: CompiledItem,
+    private readonly entry: RawEntry,
+    private readonly hostName: string,
+  ) {}
+  get id(): string {
+    return this.item.id;
+  }
+  get kind(): string {
+    return this.item.kind;
+  }
+  get type(): ResourceType {
+    return this.item.type;
+  }
+  get spec(): any {
+    return this.item.spec;
+  }
+  get naturalId(): string {
+    return this.item.naturalId;
+  }
+  get requisites(): Record<Requisite, string[]> {
+    return this.item.requisites;
+  }
+  get sensitive(): boolean {
+    return this.item.sensitive;
   }
   get where(): Where {
     return this.at();
+  }
+  at(...path: (string | number)[]): Where {
+    return entryWhere(this.entry, this.hostName, path);
   }
 }
 

@@ -22,7 +22,8 @@ export interface StateTree {
   /**
    * Entries of a list of state names (includes first, each file once), in
    * declaration order. `named` says where the names come from when not from
-   * the top file, e.g. "apply" for `converge apply NAME...`.
+   * the top file, e.g. "apply" for `converge apply NAME...`. The list is
+   * shared by every caller asking for the same names: never change it.
    */
   entries(stateNames: string[], named?: string): RawEntry[];
   /** State names a host with these roles gets from the top file. */
@@ -74,7 +75,16 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
 
   for (const [role, names] of Object.entries(roles)) names.forEach((n, i) => load(n, { src: top, path: ['roles', role, i] }));
 
+  // Hosts with the same roles get the same list, entries included: every
+  // compiled resource keeps its entry for the whole run.
+  const listed = new Map<string, RawEntry[]>();
   const entries = (stateNames: string[], named?: string): RawEntry[] => {
+    const key = JSON.stringify([stateNames, named ?? null]);
+    let list = listed.get(key);
+    if (!list) listed.set(key, (list = listEntries(stateNames, named)));
+    return list;
+  };
+  const listEntries = (stateNames: string[], named?: string): RawEntry[] => {
     const out: RawEntry[] = [];
     const seen = new Set<string>();
     const visit = (name: string, from: Origin, stack: string[]) => {
