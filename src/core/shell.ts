@@ -7,6 +7,18 @@ export function shq(value: string | number): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * `script` run in a subshell with its output (stderr merged) going to a file
+ * on the host, printed (the last 64 KiB) when it ends, with its exit code.
+ * While it runs it never writes to the connection: sshd sends no SIGHUP
+ * without a terminal, so a connection lost meanwhile cannot stop it either
+ * way (at its next line of output, SIGPIPE would), and it runs to its end.
+ * For steps that must not stop half way (a command, a firewall change).
+ */
+export function spooled(script: string): string {
+  return ['out=$(mktemp) || exit 1', `( ${script}\n) </dev/null >"$out" 2>&1; rc=$?`, 'tail -c 65536 "$out"; rm -f "$out"', 'exit $rc'].join('\n');
+}
+
 /** A fixed boundary so that one batched script's output splits back into parts. */
 export function marker(token: string, key: string): string {
   return `@@converge:${token}:${key}@@`;

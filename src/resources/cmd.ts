@@ -5,7 +5,7 @@
 
 import { HostError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, FactQueries, ResourceType } from '../core/resource.js';
-import { shq } from '../core/shell.js';
+import { shq, spooled } from '../core/shell.js';
 import type { CmdSpec } from '../generated/index.js';
 import { sha256 } from './file.js';
 import { keyValues } from './fs-common.js';
@@ -78,20 +78,12 @@ const label = (run: string) => {
 /**
  * Run the command with sh in its cwd as runas. The command and its env go on
  * stdin (env values may be secrets); the command's own stdin is /dev/null.
- * Its output (stderr merged, so a failure shows the output's tail) goes to a
- * file on the host and is printed when it ends: a command never writes to
- * the connection, so a connection lost meanwhile cannot kill it at its next
- * line of output (SIGPIPE), and it runs to its end.
+ * Its output (stderr merged, so a failure shows the output's tail) is
+ * spooled on the host: a connection lost meanwhile cannot kill it, and it
+ * runs to its end.
  */
 async function runCommand(spec: CmdSpec, ctx: ApplyContext): Promise<void> {
-  const script = [
-    's=$(cat)',
-    `${cdCommand(spec)} || exit 1`,
-    'out=$(mktemp) || exit 1',
-    '( eval "$s" ) </dev/null >"$out" 2>&1; rc=$?',
-    'tail -c 65536 "$out"; rm -f "$out"',
-    'exit $rc',
-  ].join('\n');
+  const script = ['s=$(cat)', `${cdCommand(spec)} || exit 1`, spooled('eval "$s"')].join('\n');
   await ctx.run({ script, stdin: `${envExports(spec.env)}${spec.run}\n`, runAs: spec.runas }, `running "${label(spec.run)}"`);
 }
 

@@ -209,7 +209,9 @@ describe('ufw apply', () => {
     expect(scripts[0]).toContain('tar -C / -cf "$b/ufw.tar" etc/ufw/user.rules etc/ufw/user6.rules etc/ufw/ufw.conf etc/default/ufw');
     const lines = scripts[1].split('\n');
     expect(lines.indexOf("ufw allow proto tcp from 0.0.0.0/0 to 0.0.0.0/0 port 22 comment ssh")).toBeLessThan(lines.indexOf('ufw --force enable'));
-    expect(lines.at(-1)).toBe('ufw --force enable');
+    // The change runs spooled (a lost connection cannot stop it half way); enable is its last step.
+    expect(scripts[1]).toContain('>"$out" 2>&1');
+    expect(lines[lines.indexOf('ufw --force enable') + 1]).toMatch(/^\) <\/dev\/null >"\$out"/);
     expect(scripts[2]).toBe('rm -rf /var/backups/converge-ufw.X');
   });
   it('restores the backup and fails when a fresh login no longer gets in', async () => {

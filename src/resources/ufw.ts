@@ -23,7 +23,7 @@
 
 import { errorMessage, HostError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, Facts, PlanContext, ResourceType } from '../core/resource.js';
-import { shq } from '../core/shell.js';
+import { shq, spooled } from '../core/shell.js';
 import type { Policy, UfwSpec } from '../generated/ufw.js';
 import { sshdEffective, type SshdConfig } from './sshd.js';
 import { assertUnique, FAMILIES, opCommand, parseTuple, planRules, ruleTuples, sshBlocked, type Tuple } from './ufw-rules.js';
@@ -169,9 +169,11 @@ async function applyUfw(spec: UfwSpec, facts: Facts, ctx: ApplyContext): Promise
   }
   const plan = planUfw(spec, facts, ctx);
   const backup = (await ctx.run({ script: BACKUP_SCRIPT }, 'backing up the ufw configuration')).stdout.trim();
-  const restore = async () => void (await ctx.run({ script: restoreScript(backup) }, `restoring the ufw configuration from ${backup}`));
+  const restore = async () => void (await ctx.run({ script: spooled(restoreScript(backup)) }, `restoring the ufw configuration from ${backup}`));
   try {
-    await ctx.run({ script: plan.script }, 'changing the firewall');
+    // ufw prints a line per command: spooled, a connection lost half way
+    // cannot stop the change half way (the firewall is all old or all new).
+    await ctx.run({ script: spooled(plan.script) }, 'changing the firewall');
   } catch (e) {
     await restore();
     throw new HostError(`${errorMessage(e)}; the previous firewall configuration was restored`);

@@ -8,6 +8,7 @@
 //   - a restart owed by a run killed between the change and the restart happens next run, once
 //   - two runs at once, and a lock left by a dead run
 //   - apt killed half way through a transaction: the next run finishes dpkg's work
+//   - the SSH connection dropped while the firewall changes: the change runs to its end
 // Slow steps (a validate or cmd that sleeps) sleep only while /run/safety-slow exists, so
 // the runs after the fault are fast.
 
@@ -349,5 +350,28 @@ describe('safety promises on one host', () => {
     expect(resourcesOf(next.json, HOST).slow).toMatchObject({ status: 'changed', changes: [{ path: 'installed', before: '1.0 (half-configured)', after: 'installed' }] });
     expect(await sh("dpkg-query -W -f '${db:Status-Abbrev}\\n' converge-slow; ls /var/lib/dpkg/updates | wc -l; dpkg --audit")).toBe('ii \n0\n');
     expect(Object.values(resourcesOf((await run('apt')).json, HOST)).map((r: any) => r.status)).toEqual(['unchanged']);
+  });
+
+  it('a connection dropped while the firewall changes: the whole change is applied, never half of it', async () => {
+    state('fw-pkg', { ufw: { package: { name: 'ufw' } } });
+    const pkg = await run('fw-pkg');
+    expect(pkg.code, pkg.stderr).toBe(0);
+    const ports = Array.from({ length: 25 }, (_, i) => 7000 + i);
+    const rules = [{ port: 22, proto: 'tcp', comment: 'ssh' }, ...ports.map((port) => ({ port, proto: 'tcp' }))];
+    state('fw', { firewall: { ufw: { enabled: true, default: { incoming: 'deny', outgoing: 'allow' }, rules } } });
+    const a = startConverge(args('fw'));
+    // ufw prints a line per rule: cut the connection once the first web rule is in.
+    await waitOnHost("grep -q '^### tuple ### allow tcp 7000 ' /etc/ufw/user.rules", 120);
+    await sh(DROP_CONNECTIONS);
+    const res = await a.done;
+    expect(res.code).toBe(1);
+    // The change goes on without the connection, to its last step (enable).
+    await waitOnHost("grep -q '^ENABLED=yes' /etc/ufw/ufw.conf && ! pgrep -x ufw >/dev/null", 60);
+    const tuples = await sh("sed -n 's/^### tuple ### allow tcp \\([0-9]*\\) .*/\\1/p' /etc/ufw/user.rules");
+    expect(tuples.trim().split('\n').map(Number)).toEqual([22, ...ports]);
+    expect(await sh('ufw status | head -1')).toBe('Status: active\n');
+    const next = await run('fw');
+    expect(next.code, next.stderr).toBe(0);
+    expect(resourcesOf(next.json, HOST).firewall.status).toBe('unchanged');
   });
 });
