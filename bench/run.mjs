@@ -265,8 +265,18 @@ function svgPlot(points) {
   return out.join('\n') + '\n';
 }
 
+/** What the fleet side needs, checked before anything starts (a clean clone may lack it). */
+function preflight() {
+  if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) throw new Error('Docker is not reachable: install docker.io and start dockerd (as .ci/run does), or run with --sim-only');
+  const playbook = join(SHARED, 'bench/ansible');
+  if (!existsSync(join(playbook, 'playbook')) || !existsSync(join(playbook, 'image/Dockerfile'))) {
+    throw new Error(`the shared Ansible baseline is not at ${playbook}: set CONVERGE_SHARED to the directory that holds bench/ansible (playbook/ and image/Dockerfile)`);
+  }
+}
+
 async function main() {
   const started = Date.now();
+  if (!flag('sim-only')) preflight();
   const sim = flag('skip-sim') ? [] : [100, 1000, 5000].map((h) => simulate(h));
   const result = { date: new Date().toISOString(), machine: `${sh('nproc', [])} cores, ${Math.round(Number(sh('sh', ['-c', "awk '/MemTotal/{print $2}' /proc/meminfo"])) / 1048576)} GiB`, hosts: N, reps: REPS, simulation: sim };
   if (!flag('sim-only')) {
