@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 //                image once (scripts/build-test-image.sh, reused by tag) and removes
 //                leftover containers. One file at a time: the machine has 2 cores.
 //                The longest file is demo-e2e (the whole demo fleet serving
-//                traffic, about 13 min); `npm run test:e2e` runs it alone.
+//                traffic, 10-14 min); `npm run test:e2e` runs it alone.
 // `npx vitest run --project unit` runs the unit tests alone.
 export default defineConfig({
   test: {
