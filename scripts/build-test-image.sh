@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Builds the integration-test target image once and reuses it by tag.
-#   CONVERGE_TEST_BASE   base image (default: a local debootstrap of Debian 12,
-#                        since no registry is reachable here; ubuntu:24.04 where one is)
-#   CONVERGE_TEST_IMAGE  tag of the target image (default converge/test-target:1)
+# Builds the integration-test target image of one Debian release and reuses it by tag.
+#   scripts/build-test-image.sh [RELEASE]   RELEASE: bookworm (default) or trixie
+#                                           (or CONVERGE_TEST_RELEASE)
+#   CONVERGE_TEST_BASE   base image (default: a local debootstrap of RELEASE,
+#                        since no registry is reachable here)
+# Prints the image's tag on stdout: converge/test-target:RELEASE-STAMP, where
+# STAMP hashes the Dockerfile, the login key and the base. Two checkouts on one
+# machine (each with its own .cache/test-key) thus build two images and never
+# rebuild each other's under running tests.
 # The root key converge's tests log in with lives in .cache/test-key(.pub).
-# The image is rebuilt when test/image/Dockerfile, the key or the base changes
-# (label converge.key holds a hash of them). Concurrent runs wait on a lock.
+# Concurrent runs wait on a lock.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BASE=${CONVERGE_TEST_BASE:-converge/debian-base:bookworm}
-IMAGE=${CONVERGE_TEST_IMAGE:-converge/test-target:1}
+RELEASE=${1:-${CONVERGE_TEST_RELEASE:-bookworm}}
+case "$RELEASE" in
+  bookworm|trixie) ;;
+  *) echo "build-test-image: unknown release '$RELEASE' (bookworm or trixie)" >&2; exit 1 ;;
+esac
+BASE=${CONVERGE_TEST_BASE:-converge/debian-base:$RELEASE}
 CACHE="$ROOT/.cache"
 mkdir -p "$CACHE"
 exec 9>"$CACHE/build-test-image.lock"
@@ -17,20 +25,23 @@ flock 9
 command -v ssh-keygen >/dev/null || { echo "build-test-image: ssh-keygen is missing (apt-get install -y openssh-client)" >&2; exit 1; }
 [ -f "$CACHE/test-key" ] || ssh-keygen -q -t ed25519 -N '' -f "$CACHE/test-key" -C converge-test
 
-stamp() { { cat "$ROOT/test/image/Dockerfile" "$CACHE/test-key.pub"; echo "$BASE"; } | sha256sum | cut -c1-16; }
-if docker image inspect "$IMAGE" >/dev/null 2>&1 && \
-   [ "$(docker image inspect -f '{{index .Config.Labels "converge.key"}}' "$IMAGE")" = "$(stamp)" ]; then
+STAMP=$({ cat "$ROOT/test/image/Dockerfile" "$CACHE/test-key.pub"; echo "$BASE"; } | sha256sum | cut -c1-12)
+IMAGE=converge/test-target:$RELEASE-$STAMP
+if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  echo "$IMAGE"
   exit 0
 fi
 
-if [ "$BASE" = converge/debian-base:bookworm ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
+if [ "$BASE" = "converge/debian-base:$RELEASE" ] && ! docker image inspect "$BASE" >/dev/null 2>&1; then
   command -v debootstrap >/dev/null || { echo "build-test-image: debootstrap is missing (apt-get install -y debootstrap)" >&2; exit 1; }
   ROOTFS=$(mktemp -d /var/tmp/converge-rootfs.XXXX)
-  echo "build-test-image: debootstrap bookworm into $ROOTFS (about 75 s)" >&2
-  debootstrap --variant=minbase bookworm "$ROOTFS" http://deb.debian.org/debian >/var/tmp/converge-debootstrap.log 2>&1 \
-    || { tail -20 /var/tmp/converge-debootstrap.log >&2; rm -rf "$ROOTFS"; exit 1; }
-  printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
-    > "$ROOTFS/etc/apt/sources.list"
+  echo "build-test-image: debootstrap $RELEASE into $ROOTFS (about 75 s)" >&2
+  debootstrap --variant=minbase "$RELEASE" "$ROOTFS" http://deb.debian.org/debian >"/var/tmp/converge-debootstrap-$RELEASE.log" 2>&1 \
+    || { tail -20 "/var/tmp/converge-debootstrap-$RELEASE.log" >&2; rm -rf "$ROOTFS"; exit 1; }
+  printf 'deb http://deb.debian.org/debian %s main\ndeb http://deb.debian.org/debian %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
+    "$RELEASE" "$RELEASE" "$RELEASE" > "$ROOTFS/etc/apt/sources.list"
+  # trixie's debootstrap writes deb822 sources as well; one list is enough.
+  rm -f "$ROOTFS/etc/apt/sources.list.d/debian.sources"
   tar -C "$ROOTFS" -c . | docker import - "$BASE" >/dev/null
   rm -rf "$ROOTFS"
 fi
@@ -39,9 +50,9 @@ CTX=$(mktemp -d)
 trap 'rm -rf "$CTX"' EXIT
 cp "$ROOT/test/image/Dockerfile" "$CTX/"
 cp "$CACHE/test-key.pub" "$CTX/key.pub"
-echo "build-test-image: building $IMAGE from $BASE (about 2 min; log in $CACHE/build-test-image.log)" >&2
-docker build --build-arg BASE="$BASE" --label converge.key="$(stamp)" -t "$IMAGE" "$CTX" >"$CACHE/build-test-image.log" 2>&1 \
-  || { tail -30 "$CACHE/build-test-image.log" >&2; exit 1; }
-# The image this one replaced (now untagged) is of no further use.
-docker image prune -f --filter label=converge.key >/dev/null 2>&1 || true
+LOG="$CACHE/build-test-image-$RELEASE.log"
+echo "build-test-image: building $IMAGE from $BASE (about 2 min; log in $LOG)" >&2
+docker build --build-arg BASE="$BASE" --label converge.release="$RELEASE" --label converge.stamp="$STAMP" -t "$IMAGE" "$CTX" >"$LOG" 2>&1 \
+  || { tail -30 "$LOG" >&2; exit 1; }
 echo "build-test-image: built $IMAGE" >&2
+echo "$IMAGE"

@@ -23,7 +23,8 @@ const args = process.argv.slice(2);
 const keep = args.includes('--keep');
 const invArg = args.includes('--inventory') ? args[args.indexOf('--inventory') + 1] : 'inventories/demo.yaml';
 const inventoryPath = resolve(ROOT, invArg);
-const IMAGE = process.env.CONVERGE_TEST_IMAGE ?? 'converge/test-target:1';
+/** The test image's tag per Debian release, as scripts/build-test-image.sh prints it. */
+const images = {};
 // Containers are PREFIX-<host> on the network PREFIX (another checkout's demo may use another prefix).
 const PREFIX = process.env.CONVERGE_DEMO_PREFIX ?? 'converge-demo';
 const NETWORK = PREFIX;
@@ -41,8 +42,9 @@ function preflight() {
     console.error('demo: Docker is not reachable. Install docker.io and start dockerd (see .ci/run), then run `npm run demo` again.');
     process.exit(1);
   }
-  const b = spawnSync('bash', [join(ROOT, 'scripts/build-test-image.sh')], { stdio: 'inherit' });
+  const b = spawnSync('bash', [join(ROOT, 'scripts/build-test-image.sh'), 'bookworm'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   if (b.status !== 0) process.exit(1);
+  images.bookworm = b.stdout.trim().split('\n').pop();
 }
 
 /** The demo network with the inventory's subnet (re-made when a stale one has another). */
@@ -66,7 +68,7 @@ async function startHost(name, host) {
     '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
     '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--cgroupns=host',
     '--tmpfs', '/run', '--tmpfs', '/run/lock', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw', '-v', `${POOL}:/var/cache/converge-apt-pool`,
-    ...publish.flatMap((p) => ['-p', p]), IMAGE);
+    ...publish.flatMap((p) => ['-p', p]), images.bookworm);
   for (let i = 0; i < 240; i++) {
     const ok = spawnSync('docker', ['exec', cname, 'sh', '-c', 'systemctl is-system-running --wait >/dev/null 2>&1; test -s /etc/ssh/ssh_host_ed25519_key.pub && systemctl is-active -q ssh'], { stdio: 'ignore' }).status === 0;
     if (ok && (await sshBanner(host.port))) return cname;

@@ -13,7 +13,21 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const TEST_IMAGE = process.env.CONVERGE_TEST_IMAGE ?? 'converge/test-target:1';
+/** The Debian releases a test host can run; the first is the default. */
+export const RELEASES = ['bookworm', 'trixie'] as const;
+export type Release = (typeof RELEASES)[number];
+/** Environment variable through which global setup hands each release's image tag to the test workers. */
+export const imageEnv = (release: Release): string => `CONVERGE_TEST_IMAGE_${release.toUpperCase()}`;
+/**
+ * The test image of a release: tagged by release and content stamp by
+ * scripts/build-test-image.sh (so two checkouts never rebuild each other's
+ * image), and handed over by global setup.
+ */
+export function testImage(release: Release = 'bookworm'): string {
+  const tag = process.env[imageEnv(release)];
+  if (!tag) throw new Error(`no test image for ${release}: ${imageEnv(release)} is unset (the integration project's global setup builds it; run tests through vitest's integration project)`);
+  return tag;
+}
 /** Private key that logs in as root on every test container (made by scripts/build-test-image.sh). */
 export const TEST_KEY = join(REPO_ROOT, '.cache', 'test-key');
 

@@ -25,7 +25,8 @@ import {
   LABEL_HOST,
   LABEL_PID,
   LABEL_RUN,
-  TEST_IMAGE,
+  testImage,
+  type Release,
   TEST_KEY,
   aptPoolDir,
   docker,
@@ -76,6 +77,8 @@ export interface StartFleetOptions {
   network?: boolean;
   /** More TCP ports of some hosts to publish on 127.0.0.1 (on free ports), e.g. { 'lb-1': [80, 443] }. */
   ports?: Record<string, number[]>;
+  /** The Debian release of some hosts (default bookworm), e.g. { 'web-2': 'trixie' }. */
+  releases?: Record<string, Release>;
 }
 
 export interface InventoryOptions {
@@ -123,8 +126,8 @@ const READY_COMMAND =
 class TargetContainer extends GenericContainer {
   id: string | undefined;
 
-  constructor(name: string, runId: string, aptPool: string | null, network: string | null, private readonly published: number[]) {
-    super(TEST_IMAGE);
+  constructor(name: string, runId: string, aptPool: string | null, network: string | null, private readonly published: number[], release: Release) {
+    super(testImage(release));
     if (network) this.withNetworkMode(network).withNetworkAliases(name);
     this.withHostname(name)
       .withLabels({
@@ -142,7 +145,7 @@ class TargetContainer extends GenericContainer {
         { source: '/sys/fs/cgroup', target: '/sys/fs/cgroup', mode: 'rw' },
         ...(aptPool ? [{ source: aptPool, target: APT_POOL_MOUNT, mode: 'rw' as const }] : []),
       ])
-      // This checkout's key, whatever key the image was built with (another checkout may have rebuilt the shared tag).
+      // This checkout's key, whatever key the image was built with (CONVERGE_TEST_BASE or an older tag).
       .withCopyContentToContainer([{ content: readFileSync(`${TEST_KEY}.pub`), target: '/root/.ssh/authorized_keys', mode: 0o600 }])
       .withWaitStrategy(Wait.forSuccessfulCommand(READY_COMMAND))
       .withStartupTimeout(READY_TIMEOUT_MS);
@@ -204,9 +207,9 @@ async function createNetwork(runId: string): Promise<string> {
   return name;
 }
 
-async function startHost(name: string, runId: string, aptPool: string | null, network: string | null, extraPorts: number[]): Promise<{ host: FleetHost; container: StartedTestContainer }> {
+async function startHost(name: string, runId: string, aptPool: string | null, network: string | null, extraPorts: number[], release: Release): Promise<{ host: FleetHost; container: StartedTestContainer }> {
   const published = [22, ...extraPorts];
-  const def = new TargetContainer(name, runId, aptPool, network, published);
+  const def = new TargetContainer(name, runId, aptPool, network, published, release);
   let container: StartedTestContainer;
   try {
     container = await def.start();
@@ -247,7 +250,7 @@ export async function startFleet(names: string[], opts: StartFleetOptions = {}):
   const removeNetwork = async () => {
     if (network) await docker(['network', 'rm', network]).catch(() => undefined);
   };
-  const started = await Promise.allSettled(names.map((n) => startHost(n, runId, aptPool, network, opts.ports?.[n] ?? [])));
+  const started = await Promise.allSettled(names.map((n) => startHost(n, runId, aptPool, network, opts.ports?.[n] ?? [], opts.releases?.[n] ?? 'bookworm')));
   const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length > 0) {

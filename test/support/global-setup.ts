@@ -6,21 +6,24 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { REPO_ROOT, TEST_IMAGE, assertDocker, removeRunContainers, removeStaleContainers } from './docker.js';
+import { REPO_ROOT, RELEASES, assertDocker, imageEnv, removeRunContainers, removeStaleContainers, type Release } from './docker.js';
 
-function buildImage(): Promise<void> {
+/** Builds (or finds by stamp) one release's image; resolves to its tag, which the script prints. */
+function buildImage(release: Release): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [join(REPO_ROOT, 'scripts/build-test-image.sh')], {
+    const child = spawn('bash', [join(REPO_ROOT, 'scripts/build-test-image.sh'), release], {
       cwd: REPO_ROOT,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, CONVERGE_TEST_IMAGE: TEST_IMAGE },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => child.kill('SIGTERM'), 20 * 60_000);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      if (code === 0) resolvePromise();
-      else reject(new Error(`scripts/build-test-image.sh failed (${signal ?? `exit ${code}`}); see its output above`));
+      const tag = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && tag) resolvePromise(tag);
+      else reject(new Error(`scripts/build-test-image.sh ${release} failed (${signal ?? `exit ${code}`}); see its output above`));
     });
   });
 }
@@ -32,7 +35,8 @@ export default async function setup(): Promise<() => Promise<void>> {
   const runId = (process.env.CONVERGE_TEST_RUN_ID ??= `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`);
   const stale = await removeStaleContainers();
   if (stale > 0) console.log(`[integration] removed ${stale} stale test container(s)`);
-  await buildImage();
+  // One after the other: the script holds a lock, and both share 2 cores.
+  for (const release of RELEASES) process.env[imageEnv(release)] = await buildImage(release);
   return async () => {
     await removeRunContainers(runId);
   };
