@@ -1,7 +1,7 @@
 // What every command starts from: the inventory, the state tree and the
 // targeted hosts, all checked before any host is touched.
 
-import { loadInventory, type Host, type Inventory } from '../inventory/inventory.js';
+import { loadInventory, type Host, type Inventory, type LoadOptions } from '../inventory/inventory.js';
 import { selectHosts } from '../inventory/target.js';
 import { loadStateTree, type StateTree } from '../state/states.js';
 import { InputError } from '../core/diagnostics.js';
@@ -19,8 +19,8 @@ export interface Context {
   hosts: Host[];
 }
 
-export function loadContext(args: CommonArgs): Context {
-  const inventory = loadInventory(args.inventory, processRedactor);
+export function loadContext(args: CommonArgs, opts: LoadOptions = {}): Context {
+  const inventory = loadInventory(args.inventory, processRedactor, opts);
   const tree = loadStateTree(args.states ?? inventory.statesDir, inventory.roles);
   return { inventory, tree, hosts: selectHosts(inventory.hosts, inventory.roles, args.target, inventory.file) };
 }

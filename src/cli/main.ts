@@ -26,7 +26,7 @@ function runOptions<T>(y: Argv<T>) {
     .option('wait-lock', { type: 'number', describe: 'Wait up to SECONDS for another run on a host to finish (default: refuse at once)' })
     .option('batch', { type: 'string', describe: 'Rolling run: converge N (or N%) hosts at a time' })
     .option('report', { type: 'string', describe: 'Write the fleet report to FILE.html (self-contained) or FILE.md' })
-    .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: tty on a terminal, else plain)' })
+    .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: tty on a terminal, else plain: a line per host phase and per finished resource)' })
     .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' });
 }
 
@@ -51,7 +51,7 @@ export function buildCli(argv: string[]) {
       (y) => runOptions(y).positional('states', { type: 'string', array: true, describe: 'State names relative to states/, without .yaml' }),
       (a) => set(runCommand({ ...(a as unknown as RunArgs), states: undefined, stateNames: a.states as string[] })),
     )
-    .command('validate', 'Schema-check inventory, top file and states without connecting', (y) => common(y).option('target', { alias: 't', type: 'string' }), (a) => set(validateCommand(a)))
+    .command('validate', 'Schema-check inventory, top file and states without connecting (secrets missing here are notes, not errors)', (y) => common(y).option('target', { alias: 't', type: 'string' }), (a) => set(validateCommand(a)))
     .command('show <host>', 'Print the rendered, ordered resources of one host', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(showCommand(a as never)))
     .command(
       'graph <host>',

@@ -25,6 +25,8 @@ export interface HostEvent {
   resource?: string;
   /** What the host is waiting for, e.g. "waiting for the dpkg lock (held by ...)". */
   note?: string;
+  /** A resource just finished (its result is final): plain progress prints a line for it. */
+  finished?: { id: string; status: ResourceStatus; seconds: number };
 }
 
 export interface HostRunOptions {
@@ -172,7 +174,9 @@ export class HostRun {
   private record(r: Resource, status: ResourceStatus, reason: string, started: number, extra: Partial<ResourceResult> = {}): void {
     // Every failure says what to do next, even when the code that failed had no better hint.
     const hint = extra.hint ?? (status === 'failed' ? `fix the cause named above on ${this.host.name}, or change the resource at ${r.where.file}:${r.where.line}, then run again` : undefined);
-    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs: Date.now() - started, ...extra, hint });
+    const durationMs = Date.now() - started;
+    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs, ...extra, hint });
+    this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
   }
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */

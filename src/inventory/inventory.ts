@@ -31,6 +31,29 @@ export interface Inventory {
   roles: string[];
   /** Knows every secret value of the inventory, for redacting output. */
   redactor: Redactor;
+  /**
+   * Secrets this environment cannot supply, each standing in as a placeholder
+   * value: only with `secrets: 'placeholders'` (validate); otherwise a missing
+   * secret is an error.
+   */
+  missingSecrets: MissingSecret[];
+}
+
+export interface MissingSecret {
+  name: string;
+  /** Why it is missing, e.g. "environment variable MYPROJ_DB_PASSWORD is not set". */
+  why: string;
+  hint: string;
+  where: { file: string; line?: number; path: string };
+}
+
+export interface LoadOptions {
+  /**
+   * 'required' (default): a secret this environment cannot supply is an
+   * error. 'placeholders': it gets a placeholder value and is listed in
+   * missingSecrets, so CI can validate a tree without production secrets.
+   */
+  secrets?: 'required' | 'placeholders';
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -47,18 +70,22 @@ export function mergeVars(...layers: (Vars | undefined)[]): Vars {
   return out;
 }
 
-function readSecrets(doc: InventoryDoc, file: string, lineOf: (p: (string | number)[]) => number | undefined, redactor: Redactor): Vars {
+function readSecrets(doc: InventoryDoc, file: string, lineOf: (p: (string | number)[]) => number | undefined, redactor: Redactor, opts: LoadOptions, missing: MissingSecret[]): Vars {
   const out: Vars = {};
   for (const [name, src] of Object.entries(doc.secrets ?? {})) {
     const where = { file, line: lineOf(['secrets', name]), path: `secrets.${name}` };
+    const absent = (why: string, hint: string): string => {
+      if (opts.secrets !== 'placeholders') throw new InputError({ message: why, where, hint });
+      missing.push({ name, why, hint, where });
+      // Looks like a value (templates, filters and schemas treat it as one), and is redacted like one.
+      return `placeholder-for-secret-${name}`;
+    };
     let value: string | undefined;
     if (src.env !== undefined) {
-      value = process.env[src.env];
-      if (value === undefined) throw new InputError({ message: `environment variable ${src.env} is not set`, where, hint: `export ${src.env} before running converge` });
+      value = process.env[src.env] ?? src.default ?? absent(`environment variable ${src.env} is not set`, `export ${src.env} before running converge`);
     } else if (src.file !== undefined) {
       const path = resolve(dirname(file), src.file);
-      if (!existsSync(path)) throw new InputError({ message: `secret file ${path} does not exist`, where, hint: 'create it (and keep it out of git) or change the path' });
-      value = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+      value = existsSync(path) ? readFileSync(path, 'utf8').replace(/\r?\n$/, '') : absent(`secret file ${path} does not exist`, 'create it (and keep it out of git) or change the path');
     } else value = src.value;
     redactor.add(value);
     out[name] = value;
@@ -67,7 +94,7 @@ function readSecrets(doc: InventoryDoc, file: string, lineOf: (p: (string | numb
 }
 
 /** `redactor` learns every secret value (the CLI passes the one all its output goes through). */
-export function loadInventory(file: string, redactor = new Redactor()): Inventory {
+export function loadInventory(file: string, redactor = new Redactor(), opts: LoadOptions = {}): Inventory {
   if (!existsSync(file)) {
     throw new InputError({
       message: 'inventory file not found',
@@ -80,7 +107,8 @@ export function loadInventory(file: string, redactor = new Redactor()): Inventor
   const doc = src.value as InventoryDoc;
   const base = dirname(resolve(file));
   const rel = (p: string) => (p.startsWith('~/') ? join(homedir(), p.slice(2)) : isAbsolute(p) ? p : join(base, p));
-  const secrets = readSecrets(doc, file, src.lineOf, redactor);
+  const missingSecrets: MissingSecret[] = [];
+  const secrets = readSecrets(doc, file, src.lineOf, redactor, opts, missingSecrets);
   const defaults = doc.defaults ?? {};
   const roleNames = Object.keys(doc.roles ?? {});
   const hosts: Host[] = [];
@@ -108,5 +136,5 @@ export function loadInventory(file: string, redactor = new Redactor()): Inventor
       vars: mergeVars(doc.vars, secrets, ...roles.map((r) => doc.roles?.[r]?.vars), h.vars),
     });
   }
-  return { file, statesDir: rel(doc.states ?? '../states'), hosts, roles: roleNames, redactor };
+  return { file, statesDir: rel(doc.states ?? '../states'), hosts, roles: roleNames, redactor, missingSecrets };
 }

@@ -38,10 +38,18 @@ export function createProgress(mode: ProgressMode, hostNames: string[], out: Nod
   const note = (text: string) => void out.write(`${text}\n`);
   if (mode === 'none') return { event() {}, hostDone: (_h, report) => printReport(report), note, finish() {} };
   if (mode === 'plain') {
-    // One line per phase a host enters, not one per resource: a log stays readable for a large fleet.
+    // A line per phase a host enters, and one per resource as it finishes:
+    // every resource of an apply (a first apply is minutes long: the log shows
+    // what it is doing), only those that would change in check mode (a no-op
+    // check of a large fleet stays a short log).
     const last = new Map<string, string>();
     return {
       event(e) {
+        if (e.finished) {
+          const f = e.finished;
+          if (e.phase === 'applying' || f.status !== 'unchanged') out.write(`[${elapsed()}] ${e.host}: ${e.done}/${e.total} ${f.id} ${f.status} (${f.seconds.toFixed(1)}s)\n`);
+          return;
+        }
         // A note (what the host waits for) gets its line too.
         const key = e.note ?? e.phase;
         if (last.get(e.host) === key) return;

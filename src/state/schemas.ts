@@ -46,6 +46,8 @@ function describe(e: ErrorObject): string {
       return `does not match the expected form ${(e.params as { pattern: string }).pattern}`;
     case 'not':
       return 'has fields that cannot be used together';
+    case 'oneOf':
+      return 'must have exactly one of the alternatives its schema lists (e.g. one source), not several';
     default:
       return e.message ?? e.keyword;
   }
@@ -65,7 +67,11 @@ function allowedFields(schemaKey: string, e: ErrorObject): string {
 export function schemaDiagnostics(schemaKey: string, value: unknown, src: YamlFile, basePath: PathSegment[]): Diagnostic[] {
   const v = validator(schemaKey);
   if (v(value)) return [];
-  const errors = (v.errors ?? []).filter((e) => !(e.keyword === 'oneOf' || e.keyword === 'if'));
+  // A oneOf or if error only wraps the errors of its branches, which say more;
+  // but a oneOf that failed because several branches matched has no others.
+  const all = v.errors ?? [];
+  const inner = all.filter((e) => !(e.keyword === 'oneOf' || e.keyword === 'if'));
+  const errors = inner.length ? inner : all;
   return errors.map((e) => {
     const rel: PathSegment[] = e.instancePath
       .split('/')

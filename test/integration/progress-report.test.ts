@@ -86,14 +86,18 @@ describe('progress, reports and graph on a real host', () => {
     expect(JSON.parse(readFileSync(out, 'utf8')).mode).toBe('check');
   });
 
-  it('when stderr is not a terminal, logs one plain line each time a host enters a phase', async () => {
+  it('when stderr is not a terminal, logs one plain line each time a host enters a phase and each time a resource finishes', async () => {
     const r = await cli('highstate');
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).not.toContain('\x1b');
     const lines = r.stderr.trimEnd().split('\n');
     for (const l of lines) expect(l).toMatch(/^\[\d+\.\ds\] (web-1|gone-1): \S/);
-    const phases = (host: string) => lines.filter((l) => l.includes(` ${host}: `)).map((l) => l.replace(/^.*?: /, ''));
+    // A line per resource as it finishes (n/m, id, result, seconds), between the phases.
+    const RESOURCE_LINE = /^(\d+)\/(\d+) (\S+) (\S+) \((\d+\.\d)s\)$/;
+    const phases = (host: string) => lines.filter((l) => l.includes(` ${host}: `)).map((l) => l.replace(/^.*?: /, '')).filter((l) => !RESOURCE_LINE.test(l));
     expect(phases('web-1')).toEqual(['connecting', 'facts', 'applying 6 resource(s)', 'done']);
+    const finished = lines.filter((l) => l.includes(' web-1: ')).map((l) => RESOURCE_LINE.exec(l.replace(/^.*?: /, ''))).filter((m) => m !== null);
+    expect(finished.map((m) => `${m[1]}/${m[2]} ${m[3]} ${m[4]}`)).toEqual(IDS.map((id, i) => `${i + 1}/6 ${id} unchanged`));
     expect(phases('gone-1')).toEqual(['connecting', 'failed']);
     // Reports and the summary go to stdout.
     expect(r.stdout).toMatch(/^web-1 {2}unchanged/m);

@@ -20,7 +20,7 @@ const ROOT = join(import.meta.dirname, '../..');
  * files that do not exist here) and, when asked, extra files in a copy of
  * the state tree.
  */
-function compile(name: string, extraStateFiles: Record<string, string> = {}) {
+function compile(name: string, extraStateFiles: Record<string, string> = {}, vars: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'converge-django-states-'));
   let states = join(ROOT, 'states');
   if (Object.keys(extraStateFiles).length) {
@@ -30,6 +30,7 @@ function compile(name: string, extraStateFiles: Record<string, string> = {}) {
   }
   const doc = parse(readFileSync(join(ROOT, 'inventories', name), 'utf8'));
   doc.states = states;
+  Object.assign(doc.vars, vars);
   doc.secrets = Object.fromEntries(Object.keys(doc.secrets ?? {}).map((k) => [k, { value: `secret-${k}` }]));
   writeFileSync(join(dir, 'inventory.yaml'), stringify(doc));
   const inv = loadInventory(join(dir, 'inventory.yaml'));
@@ -151,9 +152,10 @@ describe('states/ with inventories/demo-allinone.yaml', () => {
 });
 
 describe('states/ with inventories/example-production.yaml', () => {
-  // New Relic's repository key is not shipped (see states/monitoring/newrelic.yaml).
+  // New Relic's repository key is not shipped (see states/monitoring/newrelic.yaml), so the
+  // example keeps it off; here it is on, with a stand-in key.
   const key = readFileSync(join(ROOT, 'states/keys/nodesource.asc'), 'utf8');
-  const host = compile('example-production.yaml', { 'keys/newrelic-infra.asc': key });
+  const host = compile('example-production.yaml', { 'keys/newrelic-infra.asc': key }, { newrelic: { enabled: true, python_agent: true, suite: 'bookworm' } });
 
   it('disables root login, forwards syslog over TLS and relays mail', () => {
     const rs = host('db-1');
