@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the integration-test target image of one Debian release and reuses it by tag.
-#   scripts/build-test-image.sh [RELEASE]   RELEASE: bookworm (default) or trixie
-#                                           (or CONVERGE_TEST_RELEASE)
+#   scripts/build-test-image.sh [--tag-only] [RELEASE]
+#     RELEASE: bookworm (default) or trixie (or CONVERGE_TEST_RELEASE)
+#     --tag-only: print the tag the image has (or would have), build nothing
 #   CONVERGE_TEST_BASE   base image (default: a local debootstrap of RELEASE,
 #                        since no registry is reachable here)
 # Prints the image's tag on stdout: converge/test-target:RELEASE-STAMP, where
@@ -12,6 +13,8 @@
 # Concurrent runs wait on a lock.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TAG_ONLY=
+if [ "${1:-}" = --tag-only ]; then TAG_ONLY=1; shift; fi
 RELEASE=${1:-${CONVERGE_TEST_RELEASE:-bookworm}}
 case "$RELEASE" in
   bookworm|trixie) ;;
@@ -20,13 +23,16 @@ esac
 BASE=${CONVERGE_TEST_BASE:-converge/debian-base:$RELEASE}
 CACHE="$ROOT/.cache"
 mkdir -p "$CACHE"
-exec 9>"$CACHE/build-test-image.lock"
-flock 9
+if [ -z "$TAG_ONLY" ]; then
+  exec 9>"$CACHE/build-test-image.lock"
+  flock 9
+fi
 command -v ssh-keygen >/dev/null || { echo "build-test-image: ssh-keygen is missing (apt-get install -y openssh-client)" >&2; exit 1; }
 [ -f "$CACHE/test-key" ] || ssh-keygen -q -t ed25519 -N '' -f "$CACHE/test-key" -C converge-test
 
 STAMP=$({ cat "$ROOT/test/image/Dockerfile" "$CACHE/test-key.pub"; echo "$BASE"; } | sha256sum | cut -c1-12)
 IMAGE=converge/test-target:$RELEASE-$STAMP
+if [ -n "$TAG_ONLY" ]; then echo "$IMAGE"; exit 0; fi
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "$IMAGE"
   exit 0

@@ -13,6 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { setup } from './setup.mjs';
 import { sshBanner } from './ssh-banner.mjs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,13 +36,9 @@ const log = (m) => console.log(`[demo ${elapsed().padStart(5)}] ${m}`);
 const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const dockerOk = (...a) => spawnSync('docker', a, { stdio: 'ignore' }).status === 0;
 
-function preflight() {
-  try {
-    docker('info', '--format', '{{.ServerVersion}}');
-  } catch {
-    console.error('demo: Docker is not reachable. Install docker.io and start dockerd (see .ci/run), then run `npm run demo` again.');
-    process.exit(1);
-  }
+/** The machine set up as for the tests (scripts/setup.mjs), then the image's tag. */
+async function preflight() {
+  if ((await setup(['--for', 'demo', '--release', 'bookworm'])) !== 0) process.exit(1);
   const b = spawnSync('bash', [join(ROOT, 'scripts/build-test-image.sh'), 'bookworm'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   if (b.status !== 0) process.exit(1);
   images.bookworm = b.stdout.trim().split('\n').pop();
@@ -118,7 +115,7 @@ async function waitForSite(site) {
 }
 
 async function main() {
-  preflight();
+  await preflight();
   const inv = parse(readFileSync(inventoryPath, 'utf8'));
   const hosts = Object.entries(inv.hosts);
   const knownHosts = resolve(dirname(inventoryPath), inv.defaults?.known_hosts ?? '../.cache/demo_known_hosts');

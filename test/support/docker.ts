@@ -74,8 +74,8 @@ export async function assertDocker(): Promise<string> {
         : ((e.stderr || e.message).trim().split('\n').pop() ?? '').replace(/[.\s]+$/, '');
     throw new Error(
       `integration tests need Docker: ${why}. ` +
-        'Install docker.io and start dockerd (`setsid dockerd >/var/log/dockerd.log 2>&1 &`), or run .ci/run, ' +
-        'which does both; `npm run test:unit` runs the unit tests alone.',
+        '`sudo node scripts/setup.mjs --for test` installs Docker and starts dockerd (as .ci/run does); ' +
+        '`npm run test:unit` runs the unit tests alone.',
     );
   }
 }
