@@ -203,7 +203,8 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
   if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return { items: [], readAllVars: false };
   let list: unknown[] = [undefined];
   if (body.for_each !== undefined) {
-    const rendered = typeof body.for_each === 'string' ? templates.renderString(body.for_each, vars, () => where('for_each')) : body.for_each;
+    // A list written in place is rendered item by item, as any other value is.
+    const rendered = templates.renderValue(body.for_each, vars, () => where('for_each'));
     if (!Array.isArray(rendered)) throw new InputError({ message: 'for_each must give a list', where: where('for_each'), hint: 'e.g. for_each: "{{ developers }}" where developers is a list in vars' });
     list = rendered;
   }

@@ -2,10 +2,12 @@
 // in state files. The YAML text itself is never templated, so every error
 // keeps its file and line; a variable that is not defined is an error.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import nunjucks from 'nunjucks';
 import { errorMessage, InputError, type Where } from '../core/diagnostics.js';
+import { installFilters } from './template-filters.js';
+import { firstMissing, templateLookups, type Missing, type TemplateLookups } from './template-lookups.js';
 
 export type Vars = Record<string, unknown>;
 
@@ -13,6 +15,8 @@ export class Templates {
   private readonly env: nunjucks.Environment;
   /** Compiled string templates: the same state text is rendered for every host. */
   private readonly compiled = new Map<string, nunjucks.Template>();
+  /** What each template text reads (names and literal keys), from its parse tree: checked against the vars before each render. */
+  private readonly lookups = new Map<string, TemplateLookups | undefined>();
   constructor(readonly statesDir: string) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(statesDir, { noCache: false }), {
       autoescape: false,
@@ -20,6 +24,22 @@ export class Templates {
       trimBlocks: true,
       lstripBlocks: true,
     });
+    installFilters(this.env);
+  }
+
+  /** The first name or key the template reads that the vars lack (see firstMissing). */
+  private missing(text: string, vars: Vars, after?: { line?: number }): Missing | undefined {
+    if (!this.lookups.has(text)) this.lookups.set(text, templateLookups(text));
+    const t = this.lookups.get(text);
+    return t && firstMissing(t, vars, after);
+  }
+
+  /** A render failed: when on an undefined value, name what was undefined. */
+  private undefinedCause(e: unknown, text: string, vars: Vars): Missing | undefined {
+    const raw = errorMessage(e);
+    if (!/undefined/.test(raw)) return undefined;
+    const line = /\[Line (\d+), Column \d+\]/.exec(raw)?.[1];
+    return this.missing(text, vars, { line: line ? Number(line) : undefined });
   }
 
   /** Render a template file from the state tree; `where` is the resource that uses it. */
@@ -28,13 +48,19 @@ export class Templates {
     if (!existsSync(join(this.statesDir, name))) {
       throw new InputError({ message: `template "${name}" not found (looked for ${file})`, where: where(), hint: 'template names are paths relative to the states directory: states/web/site.conf.j2 is web/site.conf.j2' });
     }
+    const used = where();
+    // The error is in the template file: point there, and say which resource rendered it.
+    const usedBy = ` (rendered for ${used.path} at ${used.file}:${used.line})`;
+    const text = readFileSync(join(this.statesDir, name), 'utf8');
+    const missing = this.missing(text, vars);
+    if (missing) throw undefinedError(missing, { file, line: missing.line, host: used.host }, name, usedBy);
     try {
       return this.env.render(name, vars);
     } catch (e) {
-      // The error is in the template file: point there, and say which resource rendered it.
-      const used = where();
+      const cause = this.undefinedCause(e, text, vars);
+      if (cause) throw undefinedError(cause, { file, line: cause.line, host: used.host }, name, usedBy);
       const line = /\[Line (\d+), Column \d+\]/.exec(errorMessage(e))?.[1];
-      throw templateError(e, { file, line: line ? Number(line) : undefined, host: used.host }, name, ` (rendered for ${used.path} at ${used.file}:${used.line})`);
+      throw templateError(e, { file, line: line ? Number(line) : undefined, host: used.host }, name, usedBy);
     }
   }
 
@@ -44,13 +70,32 @@ export class Templates {
    */
   renderString(text: string, vars: Vars, where: () => Where): unknown {
     if (!text.includes('{{') && !text.includes('{%')) return text;
+    const missing = this.missing(text, vars);
+    if (missing) throw undefinedError(missing, where(), text);
+    let out: unknown;
     try {
       const whole = /^\{\{([^{}]*)\}\}$/.exec(text);
-      if (whole) return JSON.parse(this.template(`{{ (${whole[1]}) | dump | safe }}`).render(vars));
-      return this.template(text).render(vars);
+      if (whole) {
+        const json = this.template(`{{ (${whole[1]}) | dump | safe }}`).render(vars);
+        // dump of undefined prints nothing: the expression has no value.
+        if (json === '') throw new InputError({ message: `"${text}" has no value (it evaluates to undefined)`, where: where(), hint: 'give it a value, or a default: {{ x | default("...") }}' });
+        out = JSON.parse(json);
+      } else out = this.template(text).render(vars);
     } catch (e) {
-      throw templateError(e, where(), text);
+      if (e instanceof InputError) throw e;
+      const cause = this.undefinedCause(e, text, vars);
+      throw cause ? undefinedError(cause, where(), text) : templateError(e, where(), text);
     }
+    // A var's value that is itself template text is rendered once (hostVars),
+    // never again here: braces left over would reach the host as they are.
+    if (typeof out === 'string' && /\{\{|\{%/.test(out) && !/\{%-?\s*raw\s*-?%\}/.test(text)) {
+      throw new InputError({
+        message: `rendering "${text}" left template text in the value: ${JSON.stringify(out.length > 80 ? out.slice(0, 80) + '…' : out)}`,
+        where: where(),
+        hint: 'a value that holds {{ }} is rendered once, where it is used; write the expression here, or wrap text meant literally in {% raw %}...{% endraw %}',
+      });
+    }
+    return out;
   }
 
   private template(text: string): nunjucks.Template {
@@ -73,6 +118,16 @@ export class Templates {
   }
 }
 
+const quote = (source: string) => `"${source.length > 80 ? source.slice(0, 80) + '…' : source}"`;
+
+function undefinedError(m: Missing, where: Where, source: string, usedBy = ''): InputError {
+  return new InputError({
+    message: `${m.name} is not defined${m.known ? ` (${m.known})` : ''}, in ${quote(source)}${usedBy}`,
+    where,
+    hint: `define ${m.name} in the inventory (fleet, role or host vars), fix its spelling, or guard it: {% if ${m.name} is defined %} or {{ ${m.name} | default(...) }}`,
+  });
+}
+
 function templateError(e: unknown, where: Where, source: string, usedBy = ''): InputError {
   const raw = errorMessage(e);
   const undef = /undefined value|null or undefined|undefined/.test(raw);
@@ -82,7 +137,7 @@ function templateError(e: unknown, where: Where, source: string, usedBy = ''): I
     .map((l) => l.trim().replace(/^\(.*?\)\s*(\[Line \d+, Column \d+\])?\s*/, '').replace(/^Error: /, ''))
     .filter((l) => l && !l.startsWith('Template render error'))
     .join(' ');
-  const quoted = `"${source.length > 80 ? source.slice(0, 80) + '…' : source}"`;
+  const quoted = quote(source);
   return new InputError({
     message: undef
       ? `template uses a variable that is not defined in ${quoted}${lineMatch && !where.line ? ` (template line ${lineMatch[1]})` : ''}${usedBy}`

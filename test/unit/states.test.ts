@@ -59,7 +59,7 @@ describe('state files', () => {
   });
 
   it('reports an undefined template variable where it is used', () => {
-    expect(prepareError({ 'states/top.yaml': top, 'states/web.yaml': 'resources:\n  a:\n    file: { path: "/srv/{{ nope }}" }\n' })).toMatch(/web\.yaml:3: resources\.a\.file: template uses a variable that is not defined in "\/srv\/\{\{ nope \}\}"/);
+    expect(prepareError({ 'states/top.yaml': top, 'states/web.yaml': 'resources:\n  a:\n    file: { path: "/srv/{{ nope }}" }\n' })).toMatch(/web\.yaml:3: resources\.a\.file: nope is not defined, in "\/srv\/\{\{ nope \}\}"/);
   });
 
   it('reports an unknown role in the top file and a missing state', () => {

@@ -1,0 +1,105 @@
+// The state language never accepts what it will not do (issue: a second
+// fleet written from the docs alone). Each case failed silently or with a
+// misleading message before.
+
+import { describe, expect, it } from 'vitest';
+import { prepare, prepareError } from './tree.js';
+
+const top = 'roles:\n  web: [web]\n';
+const FLEET_INV = `
+states: states
+vars: { project: myproj, log_level: info, firewall: { ssh: { port: 22 } } }
+roles: { web: { vars: { firewall: { http: { port: 80 } } } }, app: {}, db: {} }
+hosts:
+  web-1: { address: 10.0.0.1, roles: [web, app] }
+  web-2: { address: 10.0.0.2, roles: [web, app] }
+  db-1: { address: 10.0.0.3, roles: [db] }
+`;
+const web = (state: string, inventory?: string) => ({ ...(inventory ? { 'inventory.yaml': inventory } : {}), 'states/top.yaml': top, 'states/web.yaml': state });
+const specs = (files: Record<string, string>) => prepare(files)[0].graph.order.map((r) => ({ id: r.id, spec: r.spec }));
+
+describe('for_each lists written in place', () => {
+  it('render the templates inside each item: ids, paths and commands', () => {
+    const out = specs(
+      web(
+        [
+          'resources:',
+          '  x-{{ item.name }}:',
+          '    for_each:',
+          '      - { name: "a-{{ project }}", cmd: "celery --loglevel {{ log_level }}" }',
+          '    file: { path: "/tmp/{{ item.name }}", content: "{{ item.cmd }}" }',
+        ].join('\n'),
+        FLEET_INV,
+      ),
+    );
+    expect(out).toEqual([{ id: 'x-a-myproj', spec: { path: '/tmp/a-myproj', content: 'celery --loglevel info' } }]);
+  });
+});
+
+describe('filters and tests', () => {
+  it("selectattr('roles', 'contains', 'app') keeps only the hosts with that role", () => {
+    const out = specs(web('resources:\n  backends:\n    file: { path: /b, content: "{{ fleet | selectattr(\'roles\', \'contains\', \'app\') | map(attribute=\'name\') | join(\',\') }}" }\n', FLEET_INV));
+    expect(out[0].spec.content).toBe('web-1,web-2');
+  });
+
+  it('rejectattr and select take a test and its argument; an unknown test is an error', () => {
+    const out = specs(web('resources:\n  a:\n    file: { path: /a, content: "{{ fleet | rejectattr(\'name\', \'eq\', \'db-1\') | map(attribute=\'address\') | join(\' \') }}" }\n', FLEET_INV));
+    expect(out[0].spec.content).toBe('10.0.0.1 10.0.0.2');
+    expect(prepareError(web('resources:\n  a:\n    file: { path: /a, content: "{{ fleet | selectattr(\'roles\', \'has\', \'app\') | list }}" }\n', FLEET_INV))).toMatch(/web\.yaml:3: resources\.a\.file: .*test not found: has/);
+  });
+
+  it('an unknown filter is an error naming it', () => {
+    expect(prepareError(web('resources:\n  a:\n    file: { path: "/{{ project | shout }}" }\n'))).toMatch(/web\.yaml:3: resources\.a\.file: .*filter not found: shout/);
+  });
+
+  it('values, dict2items, items, unique, flatten turn mappings into lists', () => {
+    const out = specs(
+      web(
+        [
+          'resources:',
+          '  a:',
+          '    file:',
+          '      path: /a',
+          '      content: "{{ firewall | values | map(attribute=\'port\') | join(\',\') }};{{ firewall | dict2items | map(attribute=\'key\') | join(\',\') }};{{ (firewall | items)[0][0] }};{{ [1, 1, 2] | unique | join }};{{ [[1], [2, [3]]] | flatten | join }};{{ [\'a\', \'b\'] | map(\'upper\') | join }}"',
+        ].join('\n'),
+        FLEET_INV,
+      ),
+    );
+    expect(out[0].spec.content).toBe('22,80;ssh,http;ssh;12;123;AB');
+  });
+});
+
+describe('undefined names and keys', () => {
+  it('a whole-expression value names the variable, file:line and host', () => {
+    const msg = prepareError(web('resources:\n  tz:\n    file: { path: /etc/timezone, content: "{{ timezone }}" }\n'));
+    expect(msg).toMatch(/web\.yaml:3: resources\.tz\.file: timezone is not defined, in "\{\{ timezone \}\}"/);
+    expect(msg).toContain('web-1');
+    expect(msg).not.toMatch(/JSON|syntax/);
+  });
+
+  it('a misspelt key names the key and what the mapping has; a when on it is not silently false', () => {
+    const msg = prepareError(web('resources:\n  a:\n    when: "{{ firewall.shh.port == 22 }}"\n    file: { path: /a }\n', FLEET_INV));
+    expect(msg).toMatch(/web\.yaml:3: resources\.a\.when: firewall\.shh is not defined \(firewall has ssh, http\)/);
+  });
+
+  it('a guarded lookup (is defined, default) is allowed', () => {
+    const out = specs(web('resources:\n  a:\n    file: { path: /a, content: "{% if tz is defined and tz.name %}x{% endif %}{{ tz | default(\'UTC\') }}{{ firewall.smtp.port | default(25) }}" }\n', FLEET_INV));
+    expect(out[0].spec.content).toBe('UTC25');
+  });
+
+  it('in a .j2 file: names the variable and the template line', () => {
+    const msg = prepareError({ ...web('resources:\n  a:\n    file: { path: /etc/a.conf, template: a.conf.j2 }\n'), 'states/a.conf.j2': 'project = {{ project }}\n{% for x in [1] %}{{ x }}{% endfor %}\nname = {{ nope }}\n' });
+    expect(msg).toMatch(/states\/a\.conf\.j2:3: nope is not defined, in "a\.conf\.j2" \(rendered for resources\.a\.file at \S*web\.yaml:3\)/);
+  });
+
+  it('an expression whose value is undefined (not a missing name) says so instead of a JSON error', () => {
+    const msg = prepareError(web('resources:\n  a:\n    file: { path: /a, content: "{{ [1, 2].foo }}" }\n'));
+    expect(msg).toMatch(/web\.yaml:3: resources\.a\.file: "\{\{ \[1, 2\]\.foo \}\}" has no value/);
+  });
+
+  it('template text left in a rendered value is an error, unless it is inside raw', () => {
+    const inv = FLEET_INV.replace('log_level: info', 'log_level: info, text: "{% raw %}{{ literal }}{% endraw %}"');
+    expect(prepareError(web('resources:\n  a:\n    file: { path: /a, content: "x {{ text }}" }\n', inv))).toMatch(/web\.yaml:3: resources\.a\.file: rendering "x \{\{ text \}\}" left template text in the value/);
+    expect(specs(web('resources:\n  a:\n    file: { path: /a, content: "{% raw %}{{ x }}{% endraw %}" }\n'))[0].spec.content).toBe('{{ x }}');
+  });
+});
