@@ -7,18 +7,8 @@
 // error that names it, unless the template guards it (`is defined`,
 // `| default(...)`), as Jinja's StrictUndefined would have it.
 
-import nunjucks from 'nunjucks';
+import { parseTemplate, type AstNode } from './template-names.js';
 import type { Vars } from './template.js';
-
-interface AstNode {
-  typename: string;
-  fields: string[];
-  value?: unknown;
-  lineno?: number;
-  [field: string]: unknown;
-}
-
-const { parser } = nunjucks as unknown as { parser: { parse(src: string): AstNode } };
 
 export interface Lookup {
   /** ['newrelic', 'enabled'] */
@@ -59,12 +49,8 @@ function chain(n: AstNode): (string | number)[] | undefined {
 
 /** Reads a template's lookups from its parse tree; undefined when it does not parse (rendering reports that). */
 export function templateLookups(text: string): TemplateLookups | undefined {
-  let root: AstNode;
-  try {
-    root = parser.parse(text);
-  } catch {
-    return undefined;
-  }
+  const root = parseTemplate(text);
+  if (!root) return undefined;
   const bound = new Set<string>();
   const guarded: string[] = [];
   const found: Lookup[] = [];

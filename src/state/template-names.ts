@@ -5,15 +5,26 @@
 
 import nunjucks from 'nunjucks';
 
-interface AstNode {
+export interface AstNode {
   typename: string;
   fields: string[];
   value?: unknown;
+  /** 0-based */
+  lineno?: number;
   [field: string]: unknown;
 }
 
 // The parser is public in nunjucks but absent from its typings.
 const { parser } = nunjucks as unknown as { parser: { parse(src: string): AstNode } };
+
+/** A template's parse tree, or undefined when it does not parse (rendering reports why). */
+export function parseTemplate(text: string): AstNode | undefined {
+  try {
+    return parser.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Tags that render other templates, whose lookups are not in this text. */
 const OTHER_TEMPLATES = new Set(['Include', 'Import', 'FromImport', 'Extends']);
@@ -25,12 +36,8 @@ const OTHER_TEMPLATES = new Set(['Include', 'Import', 'FromImport', 'Extends']);
  * renders another template, uses `random`, or does not parse.
  */
 export function templateNames(text: string): Set<string> | undefined {
-  let root: AstNode;
-  try {
-    root = parser.parse(text);
-  } catch {
-    return undefined;
-  }
+  const root = parseTemplate(text);
+  if (!root) return undefined;
   const names = new Set<string>();
   const stack: unknown[] = [root];
   while (stack.length) {
