@@ -9,8 +9,14 @@ import { editLines, line, wantedLine } from './line.js';
 const kv = (key: string, value: string, extra: Partial<LineSpec> = {}): LineSpec => ({ path: '/etc/x', key, value, ...extra });
 
 describe('editLines', () => {
-  it('replaces the first setting of the key in place, whatever the spacing', () => {
-    expect(editLines('a = 1\n  port=22\nport = 23\n', kv('port', '2222')).text).toBe('a = 1\nport = 2222\nport = 23\n');
+  it('replaces the last setting of the key in place, whatever the spacing', () => {
+    expect(editLines('a = 1\n  port=23\nport= 22\n', kv('port', '2222')).text).toBe('a = 1\n  port=23\nport = 2222\n');
+  });
+  it("with the docs' match pattern, edits redis.conf's live bind line, not a commented example before it", () => {
+    const redis = '# bind 192.168.1.100 10.0.0.1\n# bind 127.0.0.1 ::1\nbind 127.0.0.1 -::1\nprotected-mode yes\n';
+    const spec = kv('bind', '0.0.0.0', { separator: ' ', match: '^#?\\s*bind\\s' });
+    expect(editLines(redis, spec).text).toBe('# bind 192.168.1.100 10.0.0.1\n# bind 127.0.0.1 ::1\nbind 0.0.0.0\nprotected-mode yes\n');
+    expect(editLines(editLines(redis, spec).text, spec).text).toBe(editLines(redis, spec).text);
   });
   it('appends when nothing matches, ending the last line first', () => {
     expect(editLines('a = 1', kv('port', '22'))).toEqual({ text: 'a = 1\nport = 22\n', replaced: [] });

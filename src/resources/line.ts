@@ -45,7 +45,14 @@ export interface LineEdit {
   replaced: string[];
 }
 
-/** Pure: present replaces the first matching line, or appends; absent removes every matching line. */
+/**
+ * Pure: present replaces the LAST matching line (as Ansible's lineinfile
+ * does), or appends; absent removes every matching line. Last, not first:
+ * a config file lists commented examples before the live setting
+ * (redis.conf's `# bind 192.168.1.100` lines before `bind 127.0.0.1`), so a
+ * pattern that also takes over a commented default (`^#?\s*bind\s`) edits
+ * the line in force. Other matching lines are left as they are.
+ */
 export function editLines(text: string, spec: LineSpec): LineEdit {
   const newline = text.endsWith('\n');
   const lines = text === '' ? [] : (newline ? text.slice(0, -1) : text).split('\n');
@@ -53,7 +60,8 @@ export function editLines(text: string, spec: LineSpec): LineEdit {
   const join = (ls: string[], nl: boolean) => ls.join('\n') + (nl && ls.length ? '\n' : '');
   if (spec.ensure === 'absent') return { text: join(lines.filter((l) => !matches(l)), newline), replaced: lines.filter(matches) };
   const want = wantedLine(spec)!;
-  const i = lines.findIndex(matches);
+  let i = lines.length - 1;
+  while (i >= 0 && !matches(lines[i])) i--;
   if (i < 0) return { text: join([...lines, want], true), replaced: [] };
   const replaced = [lines[i]];
   lines[i] = want;
