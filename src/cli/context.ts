@@ -3,7 +3,7 @@
 
 import { loadInventory, type Host, type Inventory, type LoadOptions } from '../inventory/inventory.js';
 import { selectHosts } from '../inventory/target.js';
-import { loadStateTree, type StateTree } from '../state/states.js';
+import { loadStateTree, type StateTree, type TreeOptions } from '../state/states.js';
 import { InputError } from '../core/diagnostics.js';
 import { processRedactor } from '../core/sensitive.js';
 
@@ -19,9 +19,9 @@ export interface Context {
   hosts: Host[];
 }
 
-export function loadContext(args: CommonArgs, opts: LoadOptions = {}): Context {
+export function loadContext(args: CommonArgs, opts: LoadOptions & TreeOptions = {}): Context {
   const inventory = loadInventory(args.inventory, processRedactor, opts);
-  const tree = loadStateTree(args.states ?? inventory.statesDir, inventory.roles);
+  const tree = loadStateTree(args.states ?? inventory.statesDir, inventory.roles, opts);
   return { inventory, tree, hosts: selectHosts(inventory.hosts, inventory.roles, args.target, inventory.file) };
 }
 

@@ -15,9 +15,21 @@ import { loadContext, oneHost, type CommonArgs } from './context.js';
  */
 export function validateCommand(args: CommonArgs): number {
   const ctx = loadContext(args, { secrets: 'placeholders' });
-  const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts);
+  // Every error of the tree and of every host, not the first.
+  const attempt = <T>(f: () => T): T | InputError => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof InputError) return e;
+      throw e;
+    }
+  };
+  const loaded = attempt(() => ctx.tree.loadAll());
+  const prepared = attempt(() => prepareHosts(ctx.inventory, ctx.tree, ctx.hosts));
+  const errors = [loaded, prepared].filter((r): r is InputError => r instanceof InputError);
+  if (errors.length || prepared instanceof InputError) throw new InputError(errors.flatMap((e) => e.diagnostics));
   const n = prepared.reduce((s, p) => s + p.graph.order.length, 0);
-  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.top.file} and the states of ${prepared.length} host(s) (${n} resources)\n`);
+  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.top!.file} and the states of ${prepared.length} host(s) (${n} resources)\n`);
   for (const m of ctx.inventory.missingSecrets) {
     process.stdout.write(`note: secret ${m.name} (${m.where.file}:${m.where.line ?? '?'}): ${m.why} here; validated with a placeholder. show, highstate and --check need it: ${m.hint}\n`);
   }

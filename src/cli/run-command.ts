@@ -46,7 +46,8 @@ function reportWriter(file: string): (run: RunResult) => void {
 
 export async function runCommand(args: RunArgs): Promise<number> {
   const writeReport = args.report ? reportWriter(args.report) : undefined;
-  const ctx = loadContext(args);
+  // apply STATE... names its states: the top file is not used, nor checked.
+  const ctx = loadContext(args, { useTop: !args.stateNames });
   const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, args.stateNames);
   const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
   const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);

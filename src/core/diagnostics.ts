@@ -28,7 +28,7 @@ export function formatWhere(w: Where): string {
 /** "file:line: path: message (host h)" and a hint line saying what to do. */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = formatWhere(d.where);
-  const onHost = d.where.file && d.where.host ? ` (host ${d.where.host})` : '';
+  const onHost = d.where.file && d.where.host ? ` (host${d.where.host.includes(', ') ? 's' : ''} ${d.where.host})` : '';
   const head = (where ? `${where}: ${d.message}` : d.message) + onHost;
   return d.hint ? `${head}\n  hint: ${d.hint}` : head;
 }

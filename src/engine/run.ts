@@ -3,7 +3,7 @@
 // failing host never stops the others.
 
 import PQueue from 'p-queue';
-import { errorMessage, HostError } from '../core/diagnostics.js';
+import { errorMessage, HostError, InputError, type Diagnostic } from '../core/diagnostics.js';
 import type { HostResult, HostStatus, ResourceResult, RunResult } from '../core/result.js';
 import { buildGraph, type Graph } from '../graph/graph.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
@@ -25,7 +25,25 @@ export interface PreparedHost {
 export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[], stateNames?: string[]): PreparedHost[] {
   const templates = new Templates(tree.dir);
   const cache = new EntryCache();
-  return hosts.map((host) => ({ host, graph: buildGraph(compileHost(host, inventory, tree, templates, cache, stateNames)) }));
+  // Every host's errors, not the first host's: one mistake that many hosts
+  // share is reported once, naming them all.
+  const errors = new Map<string, Diagnostic>();
+  const prepared: PreparedHost[] = [];
+  for (const host of hosts) {
+    try {
+      prepared.push({ host, graph: buildGraph(compileHost(host, inventory, tree, templates, cache, stateNames)) });
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      for (const d of e.diagnostics) {
+        const key = JSON.stringify([d.message, d.hint, d.where.file, d.where.line, d.where.path, d.where.resource]);
+        const seen = errors.get(key);
+        if (!seen) errors.set(key, { ...d, where: { ...d.where } });
+        else if (seen.where.host && d.where.host && !seen.where.host.split(', ').includes(d.where.host)) seen.where.host += `, ${d.where.host}`;
+      }
+    }
+  }
+  if (errors.size) throw new InputError([...errors.values()]);
+  return prepared;
 }
 
 /** Opens a transport to a host; timeoutMs bounds the SSH handshake. */

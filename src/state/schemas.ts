@@ -80,10 +80,12 @@ export function schemaDiagnostics(schemaKey: string, value: unknown, src: YamlFi
       .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
     const extra = e.keyword === 'additionalProperties' ? [(e.params as { additionalProperty: string }).additionalProperty] : [];
     const path = [...basePath, ...rel, ...extra];
+    // `mode: 0644` is a YAML number, not the string the schema wants.
+    const plain = e.keyword === 'type' && (e.params as { type: string }).type === 'string' ? src.plainSource?.(path) : undefined;
     return {
-      message: describe(e),
+      message: describe(e) + (plain !== undefined ? ` (YAML reads ${plain} unquoted as ${JSON.stringify(e.data)})` : ''),
       where: { file: src.file, line: src.lineOf(path), path: formatPath(path) },
-      hint: allowedFields(schemaKey, e) || `see schemas/${schemaKey} for the expected shape`,
+      hint: plain !== undefined ? `quote it: ${String(path[path.length - 1])}: "${plain}"` : allowedFields(schemaKey, e) || `see schemas/${schemaKey} for the expected shape`,
     };
   });
 }

@@ -17,7 +17,8 @@ export interface RawEntry {
 
 export interface StateTree {
   dir: string;
-  top: YamlFile;
+  /** Undefined only for a tree loaded without its top file (apply). */
+  top?: YamlFile;
   roles: Record<string, string[]>;
   /**
    * Entries of a list of state names (includes first, each file once), in
@@ -28,12 +29,29 @@ export interface StateTree {
   entries(stateNames: string[], named?: string): RawEntry[];
   /** State names a host with these roles gets from the top file. */
   statesFor(roles: string[]): string[];
+  /**
+   * Loads every state the top file names, also for roles no targeted host
+   * has (validate). Other commands load only the states of the hosts they
+   * compile: `show lb` works while another role's state is being written.
+   */
+  loadAll(): void;
+}
+
+export interface TreeOptions {
+  /**
+   * Whether the top file is used (highstate, show, validate) or not (apply
+   * STATE..., which names its states): then top.yaml need not exist and its
+   * roles are not checked against the inventory's.
+   */
+  useTop?: boolean;
 }
 
 type Origin = { src: YamlFile; path: (string | number)[] } | { cli: string };
 
-export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
+export function loadStateTree(dir: string, knownRoles: string[], opts: TreeOptions = {}): StateTree {
   const topPath = join(dir, 'top.yaml');
+  const useTop = opts.useTop ?? true;
+  if (!useTop && !existsSync(topPath)) return stateTree(dir, undefined, {});
   if (!existsSync(topPath)) {
     throw new InputError({
       message: `no top file: the states directory ${relative(process.cwd(), dir) || '.'} has no top.yaml`,
@@ -45,7 +63,7 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
   assertSchema('top.schema.json', top.value, top);
   const roles = (top.value as TopFile).roles;
   for (const role of Object.keys(roles)) {
-    if (role !== 'all' && !knownRoles.includes(role)) {
+    if (useTop && role !== 'all' && !knownRoles.includes(role)) {
       throw new InputError({
         message: `top file maps unknown role "${role}"`,
         where: { file: top.file, line: top.lineOf(['roles', role]), path: `roles.${role}` },
@@ -53,6 +71,10 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
       });
     }
   }
+  return stateTree(dir, top, roles);
+}
+
+function stateTree(dir: string, top: YamlFile | undefined, roles: Record<string, string[]>): StateTree {
   const cache = new Map<string, YamlFile>();
   /** Where a state name is written: a list item in a YAML file, or the command line. */
   const at = (from: Origin): Where => ('src' in from ? { file: from.src.file, line: from.src.lineOf(from.path), path: formatPath(from.path) } : { path: from.cli });
@@ -73,7 +95,20 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
     return f;
   };
 
-  for (const [role, names] of Object.entries(roles)) names.forEach((n, i) => load(n, { src: top, path: ['roles', role, i] }));
+  const loadAll = () => {
+    const errors: InputError[] = [];
+    for (const [role, names] of Object.entries(roles)) {
+      names.forEach((n, i) => {
+        try {
+          load(n, { src: top!, path: ['roles', role, i] });
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+          errors.push(e);
+        }
+      });
+    }
+    if (errors.length) throw new InputError(errors.flatMap((e) => e.diagnostics));
+  };
 
   // Hosts with the same roles get the same list, entries included: every
   // compiled resource keeps its entry for the whole run.
@@ -98,12 +133,20 @@ export function loadStateTree(dir: string, knownRoles: string[]): StateTree {
       seen.add(name);
       for (const [rawId, body] of Object.entries(doc.resources ?? {})) out.push({ stateName: name, src, rawId, body: body ?? {} });
     };
-    stateNames.forEach((n) => visit(n, named ? { cli: `${named} ${n}` } : { src: top, path: ['roles'] }, []));
+    stateNames.forEach((n) => visit(n, named ? { cli: `${named} ${n}` } : topOrigin(n), []));
     return out;
   };
 
+  /** Where the top file names a state (the first role that lists it). */
+  const topOrigin = (name: string): Origin => {
+    for (const [role, names] of Object.entries(roles)) {
+      const i = names.indexOf(name);
+      if (i >= 0) return { src: top!, path: ['roles', role, i] };
+    }
+    return { src: top!, path: ['roles'] };
+  };
   const statesFor = (hostRoles: string[]): string[] => [...new Set([...(roles.all ?? []), ...hostRoles.flatMap((r) => roles[r] ?? [])])];
-  return { dir, top, roles, entries, statesFor };
+  return { dir, top, roles, entries, statesFor, loadAll };
 }
 
 /**

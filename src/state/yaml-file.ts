@@ -2,7 +2,7 @@
 // can name the file and line of the value it is about.
 
 import { readFileSync } from 'node:fs';
-import { isCollection, isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { InputError } from '../core/diagnostics.js';
 
 export type PathSegment = string | number;
@@ -12,6 +12,8 @@ export interface YamlFile {
   value: unknown;
   /** 1-based line of the value at path, or of its nearest ancestor present in the file. */
   lineOf(path: PathSegment[]): number | undefined;
+  /** The text of the unquoted scalar at path as written (`0644`), or undefined (quoted, absent, not a scalar). */
+  plainSource?(path: PathSegment[]): string | undefined;
 }
 
 export function formatPath(path: PathSegment[]): string {
@@ -32,6 +34,8 @@ export function parseYaml(text: string, file: string): YamlFile {
       })),
     );
   }
+  const braces = unquotedTemplates(doc, text, file, lineCounter);
+  if (braces.length) throw new InputError(braces);
   // A mapping key's own line (where a person looks for "mode:"), a list
   // item's line, or the nearest ancestor's when the path is not in the file.
   const cache = new Map<string, number | undefined>();
@@ -53,7 +57,38 @@ export function parseYaml(text: string, file: string): YamlFile {
     const root = doc.contents as { range?: number[] } | null;
     return root?.range ? lineCounter.linePos(root.range[0]).line : undefined;
   };
-  return { file, value: doc.toJS({ maxAliasCount: 100 }), lineOf };
+  const plainSource = (path: PathSegment[]): string | undefined => {
+    const node = doc.getIn(path, true);
+    return isScalar(node) && node.type === 'PLAIN' && node.range ? text.slice(node.range[0], node.range[1]) : undefined;
+  };
+  return { file, value: doc.toJS({ maxAliasCount: 100 }), lineOf, plainSource };
+}
+
+/**
+ * `path: {{ x }}` unquoted is a YAML flow mapping whose key is another
+ * mapping, not a template: one error per such value, saying to quote it,
+ * instead of a schema error for every field it then breaks.
+ */
+function unquotedTemplates(doc: Document, text: string, file: string, lines: LineCounter) {
+  const found: { message: string; where: { file: string; line: number }; hint: string }[] = [];
+  visit(doc, {
+    Pair(_, pair, path) {
+      if (!isCollection(pair.key)) return undefined;
+      // The flow mapping that holds this pair: `{{ x }}` as written.
+      const holder = path[path.length - 1] as { range?: number[] };
+      const range = holder?.range ?? (pair.key as { range?: number[] }).range ?? [0, 0];
+      const written = text.slice(range[0], range[1]).trim();
+      const owner = path.slice().reverse().find((n) => isPair(n) && n !== pair) as { key?: { value?: unknown } } | undefined;
+      const name = owner?.key?.value !== undefined ? `${String(owner.key.value)}: ` : '';
+      found.push({
+        message: `${written} is read by YAML as a mapping, not a template: a value that starts with { must be quoted`,
+        where: { file, line: lines.linePos(range[0]).line },
+        hint: `quote it: ${name}"${written}"`,
+      });
+      return visit.SKIP;
+    },
+  });
+  return found;
 }
 
 export function readYaml(path: string, displayName = path): YamlFile {

@@ -2,8 +2,10 @@
 // fleet written from the docs alone). Each case failed silently or with a
 // misleading message before.
 
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { prepare, prepareError } from './tree.js';
+import { runCli } from './run-cli.js';
+import { prepare, prepareError, writeTree } from './tree.js';
 
 const top = 'roles:\n  web: [web]\n';
 const FLEET_INV = `
@@ -101,5 +103,49 @@ describe('undefined names and keys', () => {
     const inv = FLEET_INV.replace('log_level: info', 'log_level: info, text: "{% raw %}{{ literal }}{% endraw %}"');
     expect(prepareError(web('resources:\n  a:\n    file: { path: /a, content: "x {{ text }}" }\n', inv))).toMatch(/web\.yaml:3: resources\.a\.file: rendering "x \{\{ text \}\}" left template text in the value/);
     expect(specs(web('resources:\n  a:\n    file: { path: /a, content: "{% raw %}{{ x }}{% endraw %}" }\n'))[0].spec.content).toBe('{{ x }}');
+  });
+});
+
+describe('errors a new user meets', () => {
+  const TWO = 'states: states\nroles: { web: {}, db: {} }\nhosts:\n  w1: { address: h, roles: [web] }\n  w2: { address: h, roles: [web] }\n  d1: { address: h, roles: [db] }\n';
+
+  it('validate reports every host and every missing state, one mistake many hosts share once', async () => {
+    const dir = writeTree({ 'inventory.yaml': TWO, 'states/top.yaml': 'roles:\n  web: [web]\n  db: [db/missing, db/also-missing]\n', 'states/web.yaml': 'resources:\n  a:\n    file: { path: "/{{ nope }}" }\n' });
+    const r = await runCli(['validate', '-i', join(dir, 'inventory.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/top\.yaml:3: roles\.db\[0\]: state "db\/missing" not found/);
+    expect(r.stderr).toMatch(/top\.yaml:3: roles\.db\[1\]: state "db\/also-missing" not found/);
+    expect(r.stderr).toMatch(/web\.yaml:3: resources\.a\.file: nope is not defined.*\(hosts w1, w2\)/);
+    expect(r.stderr.match(/nope is not defined/g)).toHaveLength(1);
+  });
+
+  it('show HOST works while another role\'s state is missing', async () => {
+    const dir = writeTree({ 'inventory.yaml': TWO, 'states/top.yaml': 'roles:\n  web: [web]\n  db: [db/missing]\n', 'states/web.yaml': 'resources:\n  a:\n    file: { path: /a }\n' });
+    const r = await runCli(['show', 'w1', '-i', join(dir, 'inventory.yaml')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('id: a');
+  });
+
+  it('mode: 0644 unquoted says to quote it, naming what YAML read', () => {
+    const msg = prepareError(web('resources:\n  a:\n    file: { path: /a, mode: 0644 }\n'));
+    expect(msg).toMatch(/web\.yaml:3: resources\.a\.file\.mode: must be string \(YAML reads 0644 unquoted as 644\)/);
+    expect(msg).toContain('hint: quote it: mode: "0644"');
+  });
+
+  it('an unquoted {{ in a flow map is one error with the hint to quote it', () => {
+    const msg = prepareError(web('resources:\n  a: { file: { path: {{ project }}, content: {{ project }} } }\n'));
+    expect(msg.split('\n').filter((l) => !l.startsWith('  hint'))).toHaveLength(2);
+    expect(msg).toMatch(/web\.yaml:2: \{\{ project \}\} is read by YAML as a mapping, not a template/);
+    expect(msg).toContain('hint: quote it: path: "{{ project }}"');
+  });
+
+  it('apply STATE does not use the top file: roles it maps need not be in the inventory', async () => {
+    const dir = writeTree({ 'inventory.yaml': TWO, 'states/top.yaml': 'roles:\n  balancer: [web]\n', 'states/web.yaml': 'resources:\n  a:\n    file: { path: /a }\n' });
+    const v = await runCli(['validate', '-i', join(dir, 'inventory.yaml')]);
+    expect(v.stderr).toMatch(/top\.yaml:2: roles\.balancer: top file maps unknown role "balancer"/);
+    // Past input checks: it tries to connect (and fails on the made-up address), so the exit is a host failure, not invalid input.
+    const a = await runCli(['apply', 'web', '-i', join(dir, 'inventory.yaml'), '--check', '--target', 'w1', '--progress', 'none']);
+    expect(a.stderr).not.toContain('invalid input');
+    expect(a.stdout + a.stderr).toMatch(/w1/);
   });
 });
