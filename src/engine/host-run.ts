@@ -199,7 +199,7 @@ export class HostRun {
       blocked,
       anyChanged,
       /** onchanges present and nothing triggered it */
-      gated: r.requisites.onchanges.length > 0 && !owed && !onchangesFired,
+      gated: this.hasOnchanges(r) && !owed && !onchangesFired,
       /** Why r must react, e.g. "conf changed", or none. */
       triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an interrupted run'] : [])],
     };
@@ -235,6 +235,11 @@ export class HostRun {
       await lock?.release();
     }
     return order.map((r) => this.results.get(r)!);
+  }
+
+  /** r runs only when an onchanges requisite changed: its own onchanges, or another's onchanges_in. */
+  private hasOnchanges(r: Resource): boolean {
+    return this.graph.upstream(r).some((e) => e.kind === 'onchanges');
   }
 
   private somethingToDo(): boolean {
@@ -322,7 +327,7 @@ export class HostRun {
   private async applyGroup(r: Resource, p: Planned, ctx: ApplyContext, started: number): Promise<void> {
     const members = [r];
     for (const o of this.graph.order) {
-      if (o === r || this.results.has(o) || o.type.group !== r.type.group || o.requisites.onchanges.length) continue;
+      if (o === r || this.results.has(o) || o.type.group !== r.type.group || this.hasOnchanges(o)) continue;
       const ready = this.graph.upstream(o).every((e) => this.results.get(e.from)?.status === 'unchanged');
       const op = this.planned.get(o)!;
       if (ready && !op.error && op.changes.length) members.push(o);

@@ -31,7 +31,8 @@ export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[
   const prepared: PreparedHost[] = [];
   for (const host of hosts) {
     try {
-      prepared.push({ host, graph: buildGraph(compileHost(host, inventory, tree, templates, cache, stateNames)) });
+      const { resources, dropped } = compileHost(host, inventory, tree, templates, cache, stateNames);
+      prepared.push({ host, graph: buildGraph(resources, dropped) });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       for (const d of e.diagnostics) {

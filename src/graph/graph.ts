@@ -3,7 +3,7 @@
 // order is stable: among resources that are ready, declaration order wins.
 
 import { InputError } from '../core/diagnostics.js';
-import { REQUISITES, type Requisite, type Resource } from '../state/compile.js';
+import { REQUISITES, REQUISITES_IN, type Requisite, type Resource } from '../state/compile.js';
 
 export type EdgeKind = Requisite | 'implicit';
 const EDGE_KINDS: readonly EdgeKind[] = [...REQUISITES, 'implicit'];
@@ -24,7 +24,8 @@ export interface Graph {
   downstream(r: Resource): Edge[];
 }
 
-export function buildGraph(resources: Resource[]): Graph {
+/** `dropped`: ids a `when` left out on this host; a requisite naming one is met (compile.ts). */
+export function buildGraph(resources: Resource[], dropped: ReadonlySet<string> = new Set()): Graph {
   const byId = new Map<string, Resource>();
   const index = new Map<Resource, number>();
   for (const [i, r] of resources.entries()) {
@@ -41,20 +42,35 @@ export function buildGraph(resources: Resource[]): Graph {
     seen.add(key);
     edges.push({ from, to, kind });
   };
+  const target = (r: Resource, kind: Requisite | (typeof REQUISITES_IN)[number], i: number): Resource | undefined => {
+    const name = r.requisites[kind][i];
+    const t = byId.get(name);
+    if (t || dropped.has(name)) return t;
+    throw new InputError({
+      message: `${kind} names "${name}", which is not a resource of this host`,
+      where: r.at(kind, i),
+      hint: `name a state id or kind:name (such as package:nginx) of a state this host gets: is "${name}" misspelt, or is its state in another role than this host's (top file)?`,
+    });
+  };
   for (const r of resources) {
     for (const kind of REQUISITES) {
-      const targets = r.requisites[kind];
-      for (let i = 0; i < targets.length; i++) {
-        const t = byId.get(targets[i]);
-        if (!t) {
-          throw new InputError({
-            message: `${kind} names "${targets[i]}", which is not a resource of this host`,
-            where: r.at(kind, i),
-            hint: `use a resource id from this host's states (or kind:name such as package:nginx); is the state that declares it included?`,
-          });
-        }
+      for (let i = 0; i < r.requisites[kind].length; i++) {
+        const t = target(r, kind, i);
+        if (!t) continue;
         if (kind === 'before') add(r, t, 'before');
         else add(t, r, kind);
+      }
+    }
+    // watch_in: [nginx] on r is nginx's watch: [r].
+    for (const kind of REQUISITES_IN) {
+      const base = kind.slice(0, -3) as Requisite;
+      for (let i = 0; i < r.requisites[kind].length; i++) {
+        const t = target(r, kind, i);
+        if (!t) continue;
+        if (base === 'watch' && !t.type.onWatch) {
+          throw new InputError({ message: `watch_in names ${t.id}, a ${t.kind}, which cannot react to changes`, where: r.at(kind, i), hint: 'name a service or a command, or use require_in (order only)' });
+        }
+        add(r, t, base);
       }
     }
     if (r.requisites.watch.length && !r.type.onWatch) {

@@ -15,9 +15,13 @@ import { formatPath } from './yaml-file.js';
 
 export const REQUISITES = ['require', 'watch', 'onchanges', 'before'] as const;
 export type Requisite = (typeof REQUISITES)[number];
-const META = new Set<string>([...REQUISITES, 'for_each', 'when']);
+/** Declared on the upstream resource, naming its downstream ones: `watch_in: [nginx]` is nginx's `watch: [this]`. */
+export const REQUISITES_IN = ['require_in', 'watch_in', 'onchanges_in'] as const;
+export type RequisiteIn = (typeof REQUISITES_IN)[number];
+const ALL_REQUISITES = [...REQUISITES, ...REQUISITES_IN] as const;
+const META = new Set<string>([...ALL_REQUISITES, 'for_each', 'when']);
 /** Most entries name no requisite: they share this one, frozen since it is shared. */
-const NO_REQUISITES = Object.freeze(Object.fromEntries(REQUISITES.map((r) => [r, Object.freeze([])]))) as unknown as Record<Requisite, string[]>;
+const NO_REQUISITES = Object.freeze(Object.fromEntries(ALL_REQUISITES.map((r) => [r, Object.freeze([])]))) as unknown as Record<Requisite | RequisiteIn, string[]>;
 
 export interface Resource {
   /** State id as written (after rendering), unique per host. */
@@ -27,7 +31,7 @@ export interface Resource {
   spec: any;
   /** Natural identity, e.g. file:/etc/motd */
   naturalId: string;
-  requisites: Record<Requisite, string[]>;
+  requisites: Record<Requisite | RequisiteIn, string[]>;
   where: Where;
   /** Where a field of this entry is, e.g. at('require', 0). */
   at(...path: (string | number)[]): Where;
@@ -71,14 +75,27 @@ function asList(v: unknown): string[] {
   return (Array.isArray(v) ? v : [v]).map(String);
 }
 
-export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, cache: EntryCache, stateNames?: string[]): Resource[] {
+export interface CompiledHost {
+  resources: Resource[];
+  /**
+   * Ids of entries a `when` left out on this host: a requisite naming one is
+   * met (there is nothing to wait for, and it never changes), as a
+   * `watch: [newrelic-config]` on a host where New Relic is off.
+   */
+  dropped: Set<string>;
+}
+
+export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, cache: EntryCache, stateNames?: string[]): CompiledHost {
   const vars = hostVars(host, inventory, templates);
   const entries = stateNames ? tree.entries(stateNames, 'apply') : tree.entries(tree.statesFor(host.roles));
   const out: Resource[] = [];
+  const dropped = new Set<string>();
   const diagnostics: Diagnostic[] = [];
   for (const entry of entries) {
     try {
-      out.push(...compileEntry(entry, vars, templates, inventory.redactor, host, cache));
+      const items = compileEntry(entry, vars, templates, inventory.redactor, host, cache);
+      if (items.length === 0 && entry.body.when !== undefined) dropped.add(droppedId(entry.rawId, vars, templates));
+      out.push(...items);
     } catch (e) {
       if (e instanceof InputError) diagnostics.push(...e.diagnostics);
       else throw e;
@@ -86,7 +103,16 @@ export function compileHost(host: Host, inventory: Inventory, tree: StateTree, t
   }
   if (diagnostics.length) throw new InputError(diagnostics);
   checkUnique(out, host);
-  return out;
+  return { resources: out, dropped };
+}
+
+/** The id of a dropped entry as a requisite would name it (its template rendered when it can be without an item). */
+function droppedId(rawId: string, vars: Vars, templates: Templates): string {
+  try {
+    return String(templates.renderString(rawId, vars, () => ({})));
+  } catch {
+    return rawId;
+  }
 }
 
 function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, host: Host, cache: EntryCache): Resource[] {
@@ -144,7 +170,7 @@ class HostResource implements Resource {
   get naturalId(): string {
     return this.item.naturalId;
   }
-  get requisites(): Record<Requisite, string[]> {
+  get requisites(): Record<Requisite | RequisiteIn, string[]> {
     return this.item.requisites;
   }
   get sensitive(): boolean {
@@ -215,8 +241,8 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
     const spec = templates.renderValue(body[kind], v, () => where(kind));
     const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: where().host } }));
     if (bad.length) throw new InputError(bad);
-    const requisites = REQUISITES.some((r) => body[r] !== undefined)
-      ? (Object.fromEntries(REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite, string[]>)
+    const requisites = ALL_REQUISITES.some((r) => body[r] !== undefined)
+      ? (Object.fromEntries(ALL_REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite | RequisiteIn, string[]>)
       : NO_REQUISITES;
     let resolved = spec;
     if (type.resolve) {

@@ -54,7 +54,7 @@ const host: Host = { name: 'local', address: 'localhost', port: 22, user: 'root'
 
 function resource(type: ResourceType<Toy>, id: string, spec: Toy, req: Partial<Resource['requisites']> = {}): Resource {
   const where = { file: 'test.yaml', line: 1, path: `resources.${id}` };
-  return { id, kind: type.kind, type, spec, naturalId: type.id!(spec), requisites: { require: [], watch: [], onchanges: [], before: [], ...req }, where, at: () => where, sensitive: false };
+  return { id, kind: type.kind, type, spec, naturalId: type.id!(spec), requisites: { require: [], watch: [], onchanges: [], before: [], require_in: [], watch_in: [], onchanges_in: [], ...req }, where, at: () => where, sensitive: false };
 }
 
 /** converge's state directory "on the host": this machine, so each test file gets its own. */
@@ -100,6 +100,25 @@ describe('host run', { timeout: 60_000 }, () => {
     expect((await run(rs('v1'))).byId.migrate).toMatchObject({ status: 'unchanged', reason: 'no change in its onchanges requisites' });
     expect((await run(rs('v2'))).byId.migrate).toMatchObject({ status: 'changed' });
     expect(calls).toEqual(['apply code', 'react migrate']);
+  });
+
+  it('watch_in and onchanges_in on the upstream resource act as watch and onchanges on the named one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const t = toyType(dir, calls);
+    writeFileSync(join(dir, 'code'), 'v1');
+    const rs = (v: string) => [
+      resource(t, 'code', { name: 'code', value: v }, { onchanges_in: ['migrate'], watch_in: ['svc'] }),
+      resource(t, 'migrate', { name: 'migrate' }),
+      resource(t, 'svc', { name: 'svc' }),
+    ];
+    const same = await run(rs('v1'));
+    expect(same.byId.migrate).toMatchObject({ status: 'unchanged', reason: 'no change in its onchanges requisites' });
+    expect(same.byId.svc.status).toBe('unchanged');
+    const changed = await run(rs('v2'));
+    expect(changed.byId.migrate.status).toBe('changed');
+    expect(changed.byId.svc).toMatchObject({ status: 'changed', notified: ['restarted (code changed)'] });
+    expect(calls).toEqual(['apply code', 'react migrate', 'react svc']);
   });
 
   it('skips dependents of a failed resource and still applies independent ones', async () => {

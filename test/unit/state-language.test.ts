@@ -149,3 +149,23 @@ describe('errors a new user meets', () => {
     expect(a.stdout + a.stderr).toMatch(/w1/);
   });
 });
+
+describe('requisites', () => {
+  it("watch naming an entry a when left out on this host is met; a name that exists nowhere is an error pointing at the state's roles", () => {
+    const [p] = prepare(web('resources:\n  conf:\n    when: false\n    file: { path: /etc/a }\n  svc:\n    service: { name: nginx }\n    watch: [conf]\n'));
+    expect(p.graph.order.map((r) => r.id)).toEqual(['svc']);
+    const msg = prepareError(web('resources:\n  svc:\n    service: { name: nginx }\n    watch: [conff]\n'));
+    expect(msg).toMatch(/web\.yaml:4: resources\.svc\.watch\[0\]: watch names "conff", which is not a resource of this host/);
+    expect(msg).toContain('misspelt, or is its state in another role');
+  });
+
+  it('watch_in names a resource that cannot react: an error', () => {
+    expect(prepareError(web('resources:\n  a:\n    file: { path: /a }\n    watch_in: [b]\n  b:\n    file: { path: /b }\n'))).toMatch(/web\.yaml:4: resources\.a\.watch_in\[0\]: watch_in names b, a file, which cannot react/);
+  });
+
+  it('watch_in, require_in and onchanges_in make the edges of the named resources', () => {
+    const [p] = prepare(web('resources:\n  svc:\n    service: { name: nginx }\n  conf:\n    file: { path: /etc/a }\n    watch_in: [svc]\n    require_in: [svc]\n'));
+    expect(p.graph.order.map((r) => r.id)).toEqual(['conf', 'svc']);
+    expect(p.graph.upstream(p.graph.order[1]).map((e) => `${e.from.id} ${e.kind}`).sort()).toEqual(['conf require', 'conf watch']);
+  });
+});
