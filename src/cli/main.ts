@@ -11,7 +11,9 @@ import { initCommand } from './init.js';
 function common<T>(y: Argv<T>) {
   return y
     .option('inventory', { alias: 'i', type: 'string', default: process.env.CONVERGE_INVENTORY ?? 'inventories/demo.yaml', describe: 'Inventory file' })
-    .option('states', { type: 'string', describe: 'States directory (default: from the inventory, else ../states beside it)' });
+    .option('states', { type: 'string', describe: 'States directory (default: from the inventory, else ../states beside it)' })
+    .option('user', { alias: 'u', type: 'string', describe: "Log in as USER on every host (over the inventory's user), e.g. root for a first run before the developer accounts exist" })
+    .option('extra-vars', { alias: 'e', type: 'string', array: true, describe: 'KEY=VALUE (VALUE read as YAML) or @FILE.yaml: vars over every other (repeatable)' });
 }
 
 function runOptions<T>(y: Argv<T>) {

@@ -54,6 +54,10 @@ export interface LoadOptions {
    * missingSecrets, so CI can validate a tree without production secrets.
    */
   secrets?: 'required' | 'placeholders';
+  /** The login user of every host (--user), over the inventory's. */
+  user?: string;
+  /** Vars over every other (--extra-vars). */
+  extraVars?: Vars;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -128,12 +132,12 @@ export function loadInventory(file: string, redactor = new Redactor(), opts: Loa
       name,
       address: h.address,
       port: h.port ?? defaults.port ?? 22,
-      user: h.user ?? defaults.user ?? 'root',
+      user: opts.user ?? h.user ?? defaults.user ?? 'root',
       keyFile: key ? rel(key) : undefined,
       knownHostsFile: rel(h.known_hosts ?? defaults.known_hosts ?? join(homedir(), '.ssh/known_hosts')),
       transport: h.transport ?? defaults.transport ?? 'ssh',
       roles,
-      vars: mergeVars(doc.vars, secrets, ...roles.map((r) => doc.roles?.[r]?.vars), h.vars),
+      vars: mergeVars(doc.vars, secrets, ...roles.map((r) => doc.roles?.[r]?.vars), h.vars, opts.extraVars),
     });
   }
   return { file, statesDir: rel(doc.states ?? '../states'), hosts, roles: roleNames, redactor, missingSecrets };

@@ -1,9 +1,10 @@
 // symlink, line, file source, cron, sysctl, timezone and locale on one real
-// host, in one state tree: the first run (with /proc/sys read-only, as Docker
-// mounts it) converges everything but the sysctl, which fails with the
-// kernel's reason; with /proc/sys writable the sysctl converges too; a second
-// run changes nothing; drift made by hand in each is what --check reports,
-// exactly, and --check changes nothing.
+// host, in one state tree: the first run converges everything, a network
+// sysctl included (the test image makes the namespace's /proc/sys/net
+// writable), but a kernel.* sysctl, which fails with the kernel's reason since
+// Docker mounts /proc/sys read-only; with /proc/sys writable it converges
+// too; a second run changes nothing; drift made by hand in each is what
+// --check reports, exactly, and --check changes nothing.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,8 @@ const HOST = 'fx-1';
 const LOGO = '/usr/local/share/converge/logo.bin';
 const CRON = '/etc/cron.d/converge-backup';
 const SYSCTL = 'net.core.somaxconn';
+// Per IPC namespace, so setting it in the test changes nothing outside the container; under /proc/sys/kernel, read-only.
+const KERNEL_SYSCTL = 'kernel.msgmax';
 
 const state = `
 resources:
@@ -36,12 +39,14 @@ resources:
     cron: { name: converge-backup, minute: 30, hour: 2, command: /usr/local/bin/backup --quiet, env: { MAILTO: "" } }
   somaxconn:
     sysctl: { name: ${SYSCTL}, value: 1024 }
+  msgmax:
+    sysctl: { name: ${KERNEL_SYSCTL}, value: 16384 }
   tz:
     timezone: { name: Europe/Paris }
   en-us:
     locale: { name: en_US.UTF-8, default: true }
 `;
-const IDS = ['site-link', 'release-link', 'ssh-root', 'ssh-tries', 'app-default', 'logo', 'backup-cron', 'somaxconn', 'tz', 'en-us'];
+const IDS = ['site-link', 'release-link', 'ssh-root', 'ssh-tries', 'app-default', 'logo', 'backup-cron', 'somaxconn', 'msgmax', 'tz', 'en-us'];
 
 describe('file extras on a real host', () => {
   let fleet: Fleet;
@@ -79,26 +84,29 @@ describe('file extras on a real host', () => {
     await fleet?.close();
   });
 
-  it('converges everything but a sysctl the kernel refuses, which fails with the reason and persists nothing', async () => {
+  it('converges everything, network sysctls included, but a kernel sysctl the kernel refuses, which fails with the reason and persists nothing', async () => {
     expect(await exec('mount | grep " /proc/sys "')).toContain('(ro,');
+    expect(await exec('mount | grep " /proc/sys/net "')).toContain('(rw,');
     const t = Date.now();
     const r = await run('--accept-new-host-keys');
     console.log(`[file-extras] first run: ${Date.now() - t} ms`);
     expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(statuses(r.json)).toEqual(allBut('changed', { somaxconn: 'failed' }));
-    const failed = resourcesOf(r.json, HOST).somaxconn;
-    expect(failed.reason).toMatch(/^the kernel refused net\.core\.somaxconn = 1024: sysctl: permission denied on key "net\.core\.somaxconn"/);
+    expect(statuses(r.json)).toEqual(allBut('changed', { msgmax: 'failed' }));
+    const failed = resourcesOf(r.json, HOST).msgmax;
+    expect(failed.reason).toMatch(/^the kernel refused kernel\.msgmax = 16384: sysctl: permission denied on key "kernel\.msgmax"/);
     expect(failed.hint).toMatch(/read-only/);
-    expect((await fleet.exec(HOST, `test -e /etc/sysctl.d/99-converge-${SYSCTL}.conf`)).code).toBe(1);
+    expect((await fleet.exec(HOST, `test -e /etc/sysctl.d/99-converge-${KERNEL_SYSCTL}.conf`)).code).toBe(1);
+    expect(await exec(`sysctl -n ${SYSCTL}`)).toBe('1024\n');
   });
 
-  it('converges the sysctl once /proc/sys is writable, as on a real host', async () => {
+  it('converges the kernel sysctl once /proc/sys is writable, as on a real host', async () => {
     await exec('mount -o remount,rw,bind /proc/sys');
     const t = Date.now();
     const r = await run();
     console.log(`[file-extras] run with writable /proc/sys: ${Date.now() - t} ms`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(statuses(r.json)).toEqual(allBut('unchanged', { somaxconn: 'changed' }));
+    expect(statuses(r.json)).toEqual(allBut('unchanged', { msgmax: 'changed' }));
+    expect(await exec(`sysctl -n ${KERNEL_SYSCTL}`)).toBe('16384\n');
 
     expect(await exec('readlink /etc/nginx/sites-enabled/app /srv/app/current')).toBe('/etc/nginx/sites-available/app\n/srv/app/releases/2\n');
     expect(await exec("grep -nE '^#?(PermitRootLogin|MaxAuthTries) ' /etc/ssh/sshd_config")).toMatch(/^\d+:PermitRootLogin prohibit-password\n\d+:MaxAuthTries 4\n$/);

@@ -169,3 +169,26 @@ describe('requisites', () => {
     expect(p.graph.upstream(p.graph.order[1]).map((e) => `${e.from.id} ${e.kind}`).sort()).toEqual(['conf require', 'conf watch']);
   });
 });
+
+describe('bootstrapping from the command line', () => {
+  const INV = 'states: states\nvars: { project: shop, port: 80 }\nroles: { web: {} }\ndefaults: { user: deploy }\nhosts:\n  w1: { address: h, roles: [web] }\n';
+  const files = { 'inventory.yaml': INV, 'states/top.yaml': 'roles:\n  web: [web]\n', 'states/web.yaml': 'resources:\n  a:\n    file: { path: "/srv/{{ project }}", content: "{{ port + 1 }} {{ host_user }}" }\n' };
+
+  it('-e KEY=VALUE (as YAML) and -e @FILE override every other var; --user sets the login', async () => {
+    const dir = writeTree({ ...files, 'more.yaml': 'host_user: from-file\n' });
+    const r = await runCli(['show', 'w1', '-i', join(dir, 'inventory.yaml'), '-e', 'port=8080', '-e', 'project=bootstrap', '-e', `@${join(dir, 'more.yaml')}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('path: /srv/bootstrap');
+    expect(r.stdout).toContain('content: 8081 from-file');
+    const { loadContext } = await import('../../src/cli/context.js');
+    expect(loadContext({ inventory: join(dir, 'inventory.yaml'), user: 'root' }).hosts[0].user).toBe('root');
+    expect(loadContext({ inventory: join(dir, 'inventory.yaml') }).hosts[0].user).toBe('deploy');
+  });
+
+  it('a malformed -e is an error saying the form', async () => {
+    const dir = writeTree(files);
+    const r = await runCli(['show', 'w1', '-i', join(dir, 'inventory.yaml'), '-e', 'port']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--extra-vars: "port" is not KEY=VALUE or @FILE/);
+  });
+});
