@@ -94,6 +94,17 @@ export async function cliDocs(): Promise<string> {
       '| 1 | a host failed or was unreachable, or the input is invalid |',
       '| 2 | `--check` found drift |',
       '| 130 | interrupted (Ctrl-C or SIGTERM): the summary says what was not applied |',
+      '',
+      '## Environment',
+      '',
+      '| variable | meaning |',
+      '|---|---|',
+      '| `CONVERGE_INVENTORY` | the inventory file when `--inventory` is not given (default `inventories/demo.yaml`) |',
+      '| `NO_COLOR` | plain output, no colours |',
+      '',
+      '## Bootstrapping a fleet',
+      '',
+      'A first run logs in as the user a fresh host has (root, or a cloud image\'s `admin`) before the developer accounts exist; later runs log in as a developer with passwordless sudo. No second inventory is needed: `converge highstate -i inventory.yaml --user root -e ssh_permit_root_login=prohibit-password` overrides the login and any var for that run (`-e KEY=VALUE`, the value read as YAML, or `-e @vars.yaml`; they win over every other var).',
     );
     return out.join('\n') + '\n';
   } finally {

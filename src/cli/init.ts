@@ -1,15 +1,20 @@
 // converge init: a starter inventory, top file and one state, each with the
 // yaml-language-server $schema line in place, plus VS Code settings that map
-// the schemas to the files, so an editor completes and validates them.
+// the schemas to the files, so an editor completes and validates them. The
+// schemas are copied into the tree (schemas/), so the paths hold when the
+// tree moves or converge is installed elsewhere; `converge init --force`
+// refreshes them after an upgrade.
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { InputError } from '../core/diagnostics.js';
 import { SCHEMAS_DIR } from '../state/schemas.js';
 
 export function initCommand(args: { dir: string; force: boolean }): number {
   const dir = resolve(args.dir);
-  const schema = (from: string, name: string) => relative(join(dir, from), join(SCHEMAS_DIR, name));
+  const SCHEMAS = ['inventory.schema.json', 'top.schema.json', 'state.schema.json'];
+  const local = join(dir, 'schemas');
+  const schema = (from: string, name: string) => relative(join(dir, from), join(local, name));
   const files: Record<string, string> = {
     'inventory.yaml': `# yaml-language-server: $schema=${schema('.', 'inventory.schema.json')}
 # Your fleet: how to reach each host, its roles, and vars (fleet < role < host).
@@ -45,16 +50,16 @@ resources:
     '.vscode/settings.json': JSON.stringify(
       {
         'yaml.schemas': {
-          [relative(dir, join(SCHEMAS_DIR, 'inventory.schema.json'))]: ['inventory*.yaml', 'inventories/*.yaml'],
-          [relative(dir, join(SCHEMAS_DIR, 'top.schema.json'))]: ['states/top.yaml'],
-          [relative(dir, join(SCHEMAS_DIR, 'state.schema.json'))]: ['states/**/*.yaml', '!states/top.yaml'],
+          [schema('.', 'inventory.schema.json')]: ['inventory*.yaml', 'inventories/*.yaml'],
+          [schema('.', 'top.schema.json')]: ['states/top.yaml'],
+          [schema('.', 'state.schema.json')]: ['states/**/*.yaml', '!states/top.yaml'],
         },
       },
       null,
       2,
     ) + '\n',
   };
-  const clash = Object.keys(files).filter((f) => existsSync(join(dir, f)));
+  const clash = [...Object.keys(files), ...SCHEMAS.map((f) => `schemas/${f}`)].filter((f) => existsSync(join(dir, f)));
   if (clash.length && !args.force) {
     throw new InputError({ message: `would overwrite ${clash.join(', ')}`, where: { file: dir }, hint: 'run init in an empty directory, or pass --force' });
   }
@@ -62,6 +67,8 @@ resources:
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), text);
   }
-  process.stdout.write(`wrote ${Object.keys(files).join(', ')} in ${dir}\nnext: edit inventory.yaml, then \`converge validate -i inventory.yaml\` and \`converge highstate -i inventory.yaml --check\`\n`);
+  mkdirSync(local, { recursive: true });
+  for (const f of SCHEMAS) copyFileSync(join(SCHEMAS_DIR, f), join(local, f));
+  process.stdout.write(`wrote ${Object.keys(files).join(', ')} and schemas/ (the editor schemas) in ${dir}\nnext: edit inventory.yaml, then \`converge validate -i inventory.yaml\` and \`converge highstate -i inventory.yaml --check\`\n`);
   return 0;
 }

@@ -25,6 +25,13 @@ export class Templates {
       lstripBlocks: true,
     });
     installFilters(this.env);
+    // Non-secret text from a file of the tree (a public key): Ansible's lookup('file', ...).
+    this.env.addGlobal('lookup', (kind: unknown, path: unknown) => {
+      if (kind !== 'file') throw new Error(`lookup("${String(kind)}") is not known: only lookup('file', PATH) is`);
+      const full = join(statesDir, String(path));
+      if (!existsSync(full)) throw new Error(`lookup('file', '${String(path)}'): no such file in the states directory (${relative(process.cwd(), full)})`);
+      return readFileSync(full, 'utf8').replace(/\r?\n$/, '');
+    });
   }
 
   /** The first name or key the template reads that the vars lack (see firstMissing). */

@@ -7,7 +7,7 @@
 
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { minimatch } from 'minimatch';
@@ -34,6 +34,11 @@ function walk(dir: string, keep: (f: string) => boolean): string[] {
 const ajv = new Ajv({ allErrors: true, strict: false });
 for (const f of walk(SCHEMAS_DIR, (p) => p.endsWith('.schema.json'))) ajv.addSchema({ ...JSON.parse(readFileSync(f, 'utf8')), $id: pathToFileURL(f).href });
 const validatorFor = (schemaFile: string): ValidateFunction => {
+  // A copy `converge init` made (its schemas/): the same file as the one under schemas/, known by its own URL.
+  const copyOf = join(SCHEMAS_DIR, basename(schemaFile));
+  if (!ajv.getSchema(pathToFileURL(schemaFile).href) && schemaFile !== copyOf && readFileSync(schemaFile, 'utf8') === readFileSync(copyOf, 'utf8')) {
+    ajv.addSchema({ ...JSON.parse(readFileSync(schemaFile, 'utf8')), $id: pathToFileURL(schemaFile).href });
+  }
   const v = ajv.getSchema(pathToFileURL(schemaFile).href);
   if (!v) throw new Error(`${schemaFile} is not a schema under schemas/`);
   return v;
@@ -101,6 +106,8 @@ describe('editor schemas ($schema modelines)', () => {
       // yaml.schemas: paths relative to the workspace; a file matches the globs of exactly its own schema.
       const mapped = Object.entries(settings).filter(([, globs]) => globs.some((g) => !g.startsWith('!') && minimatch(relative(dir, f), g)) && !globs.some((g) => g.startsWith('!') && minimatch(relative(dir, f), g.slice(1))));
       expect(mapped.map(([s]) => resolve(dir, s)), relative(dir, f)).toEqual([schemaFile]);
+      // The schemas are in the tree itself: moving the tree keeps the paths.
+      expect(schemaFile!.startsWith(join(dir, 'schemas') + '/'), schemaFile).toBe(true);
     }
   });
 });

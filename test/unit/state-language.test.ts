@@ -192,3 +192,12 @@ describe('bootstrapping from the command line', () => {
     expect(r.stderr).toMatch(/--extra-vars: "port" is not KEY=VALUE or @FILE/);
   });
 });
+
+describe('lookup', () => {
+  it("lookup('file', PATH) reads non-secret text from the tree, in a var or a value; a missing file is an error", () => {
+    const inv = FLEET_INV.replace('log_level: info', `log_level: info, alice_key: "{{ lookup('file', 'keys/alice.pub') }}"`);
+    const out = specs({ ...web('resources:\n  a:\n    file: { path: /a, content: "{{ alice_key }}|{{ lookup(\'file\', \'keys/alice.pub\') | length }}" }\n', inv), 'states/keys/alice.pub': 'ssh-ed25519 AAAA alice\n' });
+    expect(out[0].spec.content).toBe('ssh-ed25519 AAAA alice|22');
+    expect(prepareError(web('resources:\n  a:\n    file: { path: /a, content: "{{ lookup(\'file\', \'keys/nope.pub\') }}" }\n'))).toMatch(/web\.yaml:3: resources\.a\.file: .*lookup\('file', 'keys\/nope\.pub'\): no such file in the states directory/);
+  });
+});
