@@ -10,8 +10,17 @@ import { loadInventory } from '../dist/inventory/inventory.js';
 import { loadStateTree } from '../dist/state/states.js';
 import { prepareHosts, runFleet } from '../dist/engine/run.js';
 import { FakeTransport } from '../dist/transport/fake.js';
+import { inShard, parseShard } from '../dist/fleet/shard.js';
 
-const [hosts = 1000, resources = 100, latency = 20] = process.argv.slice(2).map(Number);
+// Options for the sharding test (test/integration/shard-sim.test.ts):
+//   --shard K/N       simulate one controller of N (src/fleet/shard.ts)
+//   --drift-every M   every Mth host has one file drifted (else the fleet must be converged)
+//   --out FILE        write the run's JSON report there
+const argv = process.argv.slice(2);
+const flag = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+const positional = argv.filter((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'));
+const [hosts = 1000, resources = 100, latency = 20] = positional.map(Number);
+const driftEvery = Number(flag('--drift-every') ?? 0);
 const dir = mkdtempSync(join(tmpdir(), 'converge-sim-'));
 mkdirSync(join(dir, 'states'));
 writeFileSync(join(dir, 'inventory.yaml'), `states: states\nvars: { project: myproj }\nroles: { workers: {} }\nhosts:\n${Array.from({ length: hosts }, (_, i) => `  w${i}: { address: 10.0.0.${i % 250}, roles: [workers] }`).join('\n')}\n`);
@@ -25,7 +34,7 @@ writeFileSync(join(dir, 'states/worker.yaml'), lines.join('\n') + '\n');
 // A converged host: every stat says "as desired"; file hashes are those of the rendered content.
 // Its CPU counts in cpu_s too, so it finds the markers with indexOf rather than a regex over the script.
 const OPEN = "printf '%s\\n' '";
-const answer = (script) => {
+const answer = (script, drifted) => {
   let out = '';
   for (let i = script.indexOf(`${OPEN}@@converge:`); i >= 0; i = script.indexOf(`${OPEN}@@converge:`, i)) {
     const start = i + OPEN.length;
@@ -36,7 +45,7 @@ const answer = (script) => {
     const key = mark.slice(tokenEnd + 1, -2);
     let body = 'type=absent\n';
     if (key.startsWith('stat:')) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';
-    else if (key.startsWith('file:')) body = `type=file\nowner=root\ngroup=root\nmode=644\nsize=20\nsha256=${key.split(':')[2]}\n`;
+    else if (key.startsWith('file:')) body = `type=file\nowner=root\ngroup=root\nmode=644\nsize=20\nsha256=${drifted && key.includes('conf-0.ini') ? '0'.repeat(64) : key.split(':')[2]}\n`;
     out += `${mark}\n${body}\n@@converge:${token}:end@@\n`;
   }
   return { code: 0, stdout: out, stderr: '' };
@@ -46,24 +55,27 @@ const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const inv = loadInventory(join(dir, 'inventory.yaml'));
 const tree = loadStateTree(join(dir, 'states'), inv.roles);
-const prepared = prepareHosts(inv, tree, inv.hosts);
+const shard = flag('--shard') ? parseShard(flag('--shard')) : undefined;
+const prepared = prepareHosts(inv, tree, shard ? inShard(inv.hosts, shard) : inv.hosts);
 const tPrepared = performance.now();
 const run = await runFleet(prepared, {
   check: true,
   forks: 1000,
   statesDir: tree.dir,
   signal: new AbortController().signal,
-  connect: async (h) => new FakeTransport(h.name, (s) => answer(s), latency),
+  connect: async (h) => new FakeTransport(h.name, (s) => answer(s, driftEvery > 0 && Number(h.name.slice(1)) % driftEvery === 0), latency),
 });
+if (shard) run.shard = shard;
+if (flag('--out')) writeFileSync(flag('--out'), JSON.stringify(run));
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const drift = run.hosts.filter((h) => h.status !== 'unchanged').length;
-if (drift) throw new Error(`simulation expected a converged fleet, ${drift} hosts differ: ${JSON.stringify(run.hosts.find((h) => h.status !== 'unchanged')?.resources.find((r) => r.status !== 'unchanged'))}`);
+if (drift && !driftEvery) throw new Error(`simulation expected a converged fleet, ${drift} hosts differ: ${JSON.stringify(run.hosts.find((h) => h.status !== 'unchanged')?.resources.find((r) => r.status !== 'unchanged'))}`);
 console.log(JSON.stringify({
   hosts, resources, latency_ms: latency,
   wall_s: +(wall / 1000).toFixed(3),
   prepare_s: +((tPrepared - t0) / 1000).toFixed(3),
   cpu_s: +((cpu.user + cpu.system) / 1e6).toFixed(3),
   peak_rss_mib: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
-  execs_per_host: run.hosts.reduce((s, h) => s + h.execCount, 0) / hosts,
+  execs_per_host: run.hosts.reduce((s, h) => s + h.execCount, 0) / Math.max(1, run.hosts.length),
 }));

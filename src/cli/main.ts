@@ -7,6 +7,7 @@ import { processRedactor } from '../core/sensitive.js';
 import { graphCommand, showCommand, validateCommand } from './inspect.js';
 import { runCommand, type RunArgs } from './run-command.js';
 import { initCommand } from './init.js';
+import { mergeCommand, type MergeArgs } from './merge-command.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -29,10 +30,11 @@ function runOptions<T>(y: Argv<T>) {
     .option('batch', { type: 'string', describe: 'Rolling run: converge N (or N%) hosts at a time' })
     .option('report', { type: 'string', describe: 'Write the fleet report to FILE.html (self-contained) or FILE.md' })
     .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: tty on a terminal, else plain: a line per host phase and per finished resource)' })
-    .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' });
+    .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' })
+    .option('shard', { type: 'string', describe: 'K/N: converge only this controller\'s part of the targeted hosts (stable split by host name); merge the shards\' --json reports with merge-reports' });
 }
 
-export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'init'];
+export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'init', 'merge-reports'];
 
 export function buildCli(argv: string[]) {
   let code = 0;
@@ -73,7 +75,19 @@ export function buildCli(argv: string[]) {
       (y) => y.positional('dir', { type: 'string', default: '.' }).option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' }),
       (a) => set(initCommand(a as never)),
     )
-    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph or init')
+    .command(
+      'merge-reports <files..>',
+      'Merge the --json reports of sharded runs (--shard K/N) into one fleet report and exit code',
+      (y) =>
+        y
+          .positional('files', { type: 'string', array: true, demandOption: true, describe: 'The JSON report of each shard' })
+          .option('json', { type: 'boolean', default: false, describe: 'The merged report as JSON on stdout' })
+          .option('report', { type: 'string', describe: 'Also write it to FILE.html or FILE.md' })
+          .option('diff', { type: 'boolean', default: false, describe: 'Show unified diffs of file content' })
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' }),
+      (a) => set(mergeCommand(a as unknown as MergeArgs)),
+    )
+    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph, init or merge-reports')
     .strict()
     .help()
     .version(false)

@@ -10,6 +10,7 @@ import { markdownReport } from '../report/markdown.js';
 import { writeFileSync } from 'node:fs';
 import { createProgress, type ProgressMode } from '../report/progress.js';
 import { loadContext, type CommonArgs } from './context.js';
+import { inShard, parseShard } from '../fleet/shard.js';
 
 export interface RunArgs extends CommonArgs {
   check: boolean;
@@ -24,6 +25,8 @@ export interface RunArgs extends CommonArgs {
   report?: string;
   maxFail?: string;
   stateNames?: string[];
+  /** --shard K/N: this controller's part of the targeted hosts. */
+  shard?: string;
 }
 
 /** "5" or "25%" of the targeted hosts (at least 1 for a batch). */
@@ -35,7 +38,7 @@ export function countOrPercent(value: string, total: number, flag: string, min: 
 }
 
 /** --report FILE.html or FILE.md: checked before the run, written after it. */
-function reportWriter(file: string): (run: RunResult) => void {
+export function reportWriter(file: string): (run: RunResult) => void {
   const render = /\.html?$/.test(file) ? htmlReport : /\.md$/.test(file) ? markdownReport : undefined;
   if (!render) throw new InputError({ message: `unknown report format "${file}"`, where: { path: '--report' }, hint: 'name the file .html (one self-contained page) or .md (Markdown)' });
   return (run) => {
@@ -48,7 +51,10 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const writeReport = args.report ? reportWriter(args.report) : undefined;
   // apply STATE... names its states: the top file is not used, nor checked.
   const ctx = loadContext(args, { useTop: !args.stateNames });
-  const prepared = prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, args.stateNames);
+  const shard = args.shard === undefined ? undefined : parseShard(args.shard);
+  const hosts = shard ? inShard(ctx.hosts, shard) : ctx.hosts;
+  if (shard) process.stderr.write(`shard ${shard.k}/${shard.n}: ${hosts.length} of ${ctx.hosts.length} targeted host(s)\n`);
+  const prepared = prepareHosts(ctx.inventory, ctx.tree, hosts, args.stateNames);
   const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
   const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);
   const textOpts = { diff: args.diff, verbose: args.verbose, color: !args.json && useColor(process.stdout) };
@@ -80,6 +86,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
       onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
     });
     progress.finish();
+    if (shard) run.shard = shard;
     writeReport?.(redactRun(run, redactor));
     if (args.json) process.stdout.write(redactedJson(run, redactor) + '\n');
     else process.stdout.write(summaryLine(run, textOpts) + '\n');

@@ -40,6 +40,8 @@ export interface RunResult {
   hosts: HostResult[];
   durationMs: number;
   interrupted: boolean;
+  /** This run's part of a sharded run (--shard K/N); the merged report has none. */
+  shard?: { k: number; n: number };
 }
 
 export function countStatuses(resources: ResourceResult[]): Record<ResourceStatus, number> {
