@@ -124,7 +124,8 @@ export class HostRun {
         return res;
       },
       canReconnect: async () => {
-        if (!this.opts.reconnect) return true;
+        // No way to open a fresh connection is no proof that one would get in: fail closed.
+        if (!this.opts.reconnect) return false;
         try {
           const fresh = await this.opts.reconnect();
           try {

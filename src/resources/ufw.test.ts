@@ -223,6 +223,12 @@ describe('ufw apply', () => {
     expect(scripts[2]).toContain('tar -C / -xpf "$b/ufw.tar"');
     expect(scripts[2]).toContain("if grep -q '^ENABLED=yes' /etc/ufw/ufw.conf; then ufw reload; else ufw disable; fi");
   });
+  it('a change that fails and a restore that fails too: both errors, the change\'s first', async () => {
+    const rec = recorder((cmd) => (cmd.script.includes('mktemp -d /var/backups') ? { stdout: '/var/backups/converge-ufw.X\n' } : { code: cmd.script.includes('tar -C / -xpf') ? 2 : 1 }));
+    await expect(ufw.apply(web, [], facts('inactive'), rec.ctx)).rejects.toThrow(
+      /^changing the firewall failed \(exit 1\); restoring the previous firewall configuration failed too: restoring the ufw configuration from \/var\/backups\/converge-ufw\.X failed \(exit 2\)$/,
+    );
+  });
   it('says so when ufw is not installed', async () => {
     await expect(ufw.apply(web, [], facts('not_installed'), fakeApply([]).ctx)).rejects.toThrow('ufw is not installed');
   });

@@ -175,7 +175,12 @@ async function applyUfw(spec: UfwSpec, facts: Facts, ctx: ApplyContext): Promise
     // cannot stop the change half way (the firewall is all old or all new).
     await ctx.run({ script: spooled(plan.script) }, 'changing the firewall');
   } catch (e) {
-    await restore();
+    // The change's own error says what went wrong: a failing restore must not hide it.
+    try {
+      await restore();
+    } catch (r) {
+      throw new HostError(`${errorMessage(e)}; restoring the previous firewall configuration failed too: ${errorMessage(r)}`, `log in on the console (or through a session still open) and repair the firewall by hand; the backup is ${backup}`);
+    }
     throw new HostError(`${errorMessage(e)}; the previous firewall configuration was restored`);
   }
   if (plan.activeAfter) await keepWayIn(ctx, { change: 'the firewall change', previous: 'the previous firewall configuration', undo: restore });

@@ -121,6 +121,18 @@ describe('host run', { timeout: 60_000 }, () => {
     expect(calls).toEqual(['apply code', 'react migrate', 'react svc']);
   });
 
+  it('the lock-out guard fails closed: without a way to reconnect, canReconnect says no', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const seen: boolean[] = [];
+    const t = toyType(dir, []);
+    const guarded: ResourceType<Toy> = { ...t, kind: 'guarded', async apply(s, c, f, ctx) {
+      seen.push(await ctx.canReconnect());
+      await t.apply(s, c, f, ctx);
+    } };
+    await run([resource(guarded, 'g', { name: 'g', value: 'v' })]);
+    expect(seen).toEqual([false]);
+  });
+
   it('skips dependents of a failed resource and still applies independent ones', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
     const t = toyType(dir, []);
