@@ -117,8 +117,9 @@ function probe(releases) {
 
 // ------------------------------------------------------------ carrying out
 
-function run(cmd, args, env = {}) {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+/** Runs a command, its output shown (stdout: false drops it, e.g. the image tag build-test-image.sh prints). */
+function run(cmd, args, env = {}, stdout = true) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', stdout ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
 }
 
@@ -141,7 +142,7 @@ async function carryOut(step, opts) {
   if (step.kind === 'apt-update') run('apt-get', ['update', '-qq'], env);
   else if (step.kind === 'apt-install') run('apt-get', ['install', '-y', '-qq', ...step.packages], env);
   else if (step.kind === 'start-dockerd') await startDockerd(opts.pidfile);
-  else if (step.kind === 'build-image') run('bash', [join(ROOT, 'scripts/build-test-image.sh'), step.release]);
+  else if (step.kind === 'build-image') run('bash', [join(ROOT, 'scripts/build-test-image.sh'), step.release], {}, false);
 }
 
 function parseArgs(argv) {
