@@ -7,6 +7,7 @@ import { processRedactor } from '../core/sensitive.js';
 import { graphCommand, showCommand, validateCommand } from './inspect.js';
 import { runCommand, type RunArgs } from './run-command.js';
 import { initCommand } from './init.js';
+import { factsCommand, type FactsArgs } from './facts-command.js';
 import { mergeCommand, type MergeArgs } from './merge-command.js';
 
 function common<T>(y: Argv<T>) {
@@ -34,7 +35,7 @@ function runOptions<T>(y: Argv<T>) {
     .option('shard', { type: 'string', describe: 'K/N: converge only this controller\'s part of the targeted hosts (stable split by host name); merge the shards\' --json reports with merge-reports' });
 }
 
-export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'init', 'merge-reports'];
+export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'facts', 'init', 'merge-reports'];
 
 export function buildCli(argv: string[]) {
   let code = 0;
@@ -70,6 +71,17 @@ export function buildCli(argv: string[]) {
       (a) => set(graphCommand(a as never)),
     )
     .command(
+      'facts [target]',
+      "Print each targeted host's facts (OS release, architecture, kernel, CPUs, memory, init, container, IPv4, names)",
+      (y) =>
+        common(y)
+          .positional('target', { type: 'string', describe: 'Hosts: a role, a host glob, or role:X and not host:Y (default: all)' })
+          .option('json', { type: 'boolean', default: false, describe: 'JSON instead of YAML' })
+          .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'Hosts at once' })
+          .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' }),
+      (a) => set(factsCommand(a as unknown as FactsArgs)),
+    )
+    .command(
       'init [dir]',
       'Write a starter inventory, top file and state with editor schemas in place',
       (y) => y.positional('dir', { type: 'string', default: '.' }).option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' }),
@@ -87,7 +99,7 @@ export function buildCli(argv: string[]) {
           .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' }),
       (a) => set(mergeCommand(a as unknown as MergeArgs)),
     )
-    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph, init or merge-reports')
+    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph, facts, init or merge-reports')
     .strict()
     .help()
     .version(false)

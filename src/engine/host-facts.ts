@@ -1,0 +1,104 @@
+// Host facts: what a host is (OS release, architecture, kernel, CPUs,
+// memory, init system, container or not, primary IPv4, names), read by one
+// POSIX sh script that needs no root and no Python, and parsed here on the
+// controller by a pure function, as Salt's grains and Ansible's setup
+// module do. `converge facts TARGET` prints them.
+
+/** The facts of one host. */
+export interface HostFacts {
+  os: {
+    /** os-release ID: debian, ubuntu */
+    id: string;
+    /** os-release ID_LIKE, split: ubuntu has ["debian"] */
+    id_like: string[];
+    /** "12", "13", "22.04", "24.04" */
+    version_id: string;
+    /** bookworm, trixie, jammy, noble */
+    codename: string;
+    pretty_name: string;
+  };
+  /** uname -m: x86_64, aarch64 */
+  architecture: string;
+  /** uname -r */
+  kernel: string;
+  cpus: number;
+  memory_mb: number;
+  /** The command of PID 1: systemd, init, ... */
+  init: string;
+  /** Whether the host is a container, and which kind ("docker", "lxc", "podman", ...), else false. */
+  container: string | false;
+  /** The source address of the default route, else the first global IPv4 address; "" when none. */
+  ipv4: string;
+  hostname: string;
+  fqdn: string;
+}
+
+const SECTIONS = ['os-release', 'uname', 'cpus', 'memory', 'init', 'container', 'ipv4', 'names'] as const;
+const MARK = '@@converge-host-facts@@';
+
+/**
+ * Read-only and quiet on any host: every probe has a fallback, and a missing
+ * tool leaves its section empty rather than failing the script.
+ */
+export const HOST_FACTS_SCRIPT = [
+  'cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null',
+  `echo '${MARK}'`,
+  'uname -m; uname -r',
+  `echo '${MARK}'`,
+  'nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null',
+  `echo '${MARK}'`,
+  "grep '^MemTotal:' /proc/meminfo 2>/dev/null",
+  `echo '${MARK}'`,
+  'cat /proc/1/comm 2>/dev/null',
+  `echo '${MARK}'`,
+  // systemd knows best; without it, the marker files container engines leave.
+  'systemd-detect-virt --container 2>/dev/null || { [ -f /.dockerenv ] && echo docker; } || { [ -f /run/.containerenv ] && echo podman; } || true',
+  `echo '${MARK}'`,
+  // A route lookup sends nothing; it names the address the host would use.
+  "ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p' | head -1; ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1",
+  `echo '${MARK}'`,
+  'hostname 2>/dev/null || cat /proc/sys/kernel/hostname; hostname -f 2>/dev/null || hostname',
+].join('\n');
+
+/** os-release's KEY=value lines, quotes removed. */
+function osRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]] = m[2].replace(/^(["'])(.*)\1$/, '$2');
+  }
+  return out;
+}
+
+const lines = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean);
+
+/** Pure: the script's output as facts. Throws when the output is not the script's (a section missing). */
+export function parseHostFacts(stdout: string): HostFacts {
+  const parts = stdout.split(`${MARK}\n`);
+  if (parts.length !== SECTIONS.length) throw new Error(`host facts: expected ${SECTIONS.length} sections, got ${parts.length}`);
+  const [osText, uname, cpus, memory, init, container, ipv4, names] = parts;
+  const os = osRelease(osText);
+  const [arch = '', kernel = ''] = lines(uname);
+  const [primary = '', firstGlobal = ''] = lines(ipv4);
+  const [hostname = '', fqdn = ''] = lines(names);
+  const virt = lines(container)[0] ?? '';
+  return {
+    os: {
+      id: os.ID ?? 'linux',
+      id_like: (os.ID_LIKE ?? '').split(/\s+/).filter(Boolean),
+      version_id: os.VERSION_ID ?? '',
+      // Debian testing/sid have no VERSION_ID; Ubuntu also says UBUNTU_CODENAME.
+      codename: os.VERSION_CODENAME ?? os.UBUNTU_CODENAME ?? /\(([a-z]+)\)/.exec(os.VERSION ?? '')?.[1] ?? '',
+      pretty_name: os.PRETTY_NAME ?? os.NAME ?? '',
+    },
+    architecture: arch,
+    kernel,
+    cpus: Number(lines(cpus)[0] ?? 0) || 0,
+    memory_mb: Math.round(Number(/(\d+)\s*kB/.exec(memory)?.[1] ?? 0) / 1024),
+    init: lines(init)[0] ?? '',
+    container: virt && virt !== 'none' ? virt : false,
+    ipv4: primary || firstGlobal,
+    hostname,
+    fqdn: fqdn || hostname,
+  };
+}
