@@ -132,7 +132,7 @@ async function floor(inv) {
   const tree = loadStateTree(i.statesDir, i.roles);
   const work = prepareHosts(i, tree, i.hosts).map(({ host, graph }) => {
     const run = new HostRun(host, graph, null, { check: true, statesDir: tree.dir, signal: new AbortController().signal });
-    return { host, scripts: [...factBatches(run.factRequests(graph.order, true))].map(([, qs]) => batchScript(qs, newToken())) };
+    return { host, scripts: [...factBatches(run.factRequests(graph.order, true, true))].map(([, qs]) => batchScript(qs, newToken())) };
   });
   // timed: connections and raw scripts only (compiling is the controller's cost, measured by the simulation)
   const t0 = performance.now();

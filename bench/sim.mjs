@@ -11,6 +11,12 @@ import { loadStateTree } from '../dist/state/states.js';
 import { prepareHosts, runFleet } from '../dist/engine/run.js';
 import { FakeTransport } from '../dist/transport/fake.js';
 import { inShard, parseShard } from '../dist/fleet/shard.js';
+import { readFileSync } from 'node:fs';
+import { parseHostFacts } from '../dist/engine/host-facts.js';
+
+// Every simulated host answers its facts as the Debian 12 test image does, and was compiled with them (as from the cache).
+const FACTS_OUTPUT = readFileSync(new URL('../test/fixtures/host-facts/debian-12.txt', import.meta.url), 'utf8');
+const FACTS = parseHostFacts(FACTS_OUTPUT);
 
 // Options for the sharding test (test/integration/shard-sim.test.ts):
 //   --shard K/N       simulate one controller of N (src/fleet/shard.ts)
@@ -44,7 +50,8 @@ const answer = (script, drifted) => {
     const token = mark.slice('@@converge:'.length, tokenEnd);
     const key = mark.slice(tokenEnd + 1, -2);
     let body = 'type=absent\n';
-    if (key.startsWith('stat:')) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';
+    if (key === 'host-facts') body = FACTS_OUTPUT;
+    else if (key.startsWith('stat:')) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';
     else if (key.startsWith('file:')) body = `type=file\nowner=root\ngroup=root\nmode=644\nsize=20\nsha256=${drifted && key.includes('conf-0.ini') ? '0'.repeat(64) : key.split(':')[2]}\n`;
     out += `${mark}\n${body}\n@@converge:${token}:end@@\n`;
   }
@@ -56,7 +63,7 @@ const t0 = performance.now();
 const inv = loadInventory(join(dir, 'inventory.yaml'));
 const tree = loadStateTree(join(dir, 'states'), inv.roles);
 const shard = flag('--shard') ? parseShard(flag('--shard')) : undefined;
-const prepared = prepareHosts(inv, tree, shard ? inShard(inv.hosts, shard) : inv.hosts);
+const prepared = prepareHosts(inv, tree, shard ? inShard(inv.hosts, shard) : inv.hosts, undefined, () => FACTS);
 const tPrepared = performance.now();
 const run = await runFleet(prepared, {
   check: true,

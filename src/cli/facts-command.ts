@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { errorMessage } from '../core/diagnostics.js';
 import { HOST_FACTS_SCRIPT, parseHostFacts, type HostFacts } from '../engine/host-facts.js';
 import { defaultConnect } from '../engine/run.js';
+import { FactsCache } from '../engine/facts-cache.js';
 import { loadInventory } from '../inventory/inventory.js';
 import { selectHosts } from '../inventory/target.js';
 import { processRedactor } from '../core/sensitive.js';
@@ -25,6 +26,7 @@ export async function factsCommand(args: FactsArgs): Promise<number> {
   const inventory = loadInventory(args.inventory, processRedactor, { secrets: 'placeholders', user: args.user });
   const hosts = selectHosts(inventory.hosts, inventory.roles, args.target, inventory.file);
   const connect = defaultConnect(args.acceptNewHostKeys);
+  const cache = new FactsCache();
   const queue = new PQueue({ concurrency: Math.max(1, args.forks) });
   const out: Record<string, HostFacts | { error: string }> = {};
   await Promise.all(
@@ -34,7 +36,10 @@ export async function factsCommand(args: FactsArgs): Promise<number> {
         try {
           transport = await connect(h);
           const r = await transport.exec(HOST_FACTS_SCRIPT);
-          out[h.name] = parseHostFacts(r.stdout);
+          const facts = parseHostFacts(r.stdout);
+          // Kept for validate, show and the next run.
+          cache.set(h, facts);
+          out[h.name] = facts;
         } catch (e) {
           out[h.name] = { error: errorMessage(e) };
         } finally {

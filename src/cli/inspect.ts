@@ -5,6 +5,8 @@ import { toDot, toMermaid, why, type Graph, type Statuses } from '../graph/graph
 import { instance } from '@viz-js/viz';
 import { InputError } from '../core/diagnostics.js';
 import { prepareHosts, runHost } from '../engine/run.js';
+import { FactsCache } from '../engine/facts-cache.js';
+import type { Host } from '../inventory/inventory.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
 
 /**
@@ -13,6 +15,12 @@ import { loadContext, oneHost, type CommonArgs } from './context.js';
  * template, schema and requisite that uses it is still checked, and is listed
  * as a note. show, highstate, apply and --check still need every secret.
  */
+/** What converge knows without connecting: the facts the last run (or `converge facts`) kept. */
+const keptFacts = () => {
+  const cache = new FactsCache();
+  return (h: Host) => cache.get(h);
+};
+
 export function validateCommand(args: CommonArgs): number {
   const ctx = loadContext(args, { secrets: 'placeholders' });
   // Every error of the tree and of every host, not the first.
@@ -25,7 +33,7 @@ export function validateCommand(args: CommonArgs): number {
     }
   };
   const loaded = attempt(() => ctx.tree.loadAll());
-  const prepared = attempt(() => prepareHosts(ctx.inventory, ctx.tree, ctx.hosts));
+  const prepared = attempt(() => prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, undefined, keptFacts()));
   const errors = [loaded, prepared].filter((r): r is InputError => r instanceof InputError);
   if (errors.length || prepared instanceof InputError) throw new InputError(errors.flatMap((e) => e.diagnostics));
   const n = prepared.reduce((s, p) => s + p.graph.order.length, 0);
@@ -38,7 +46,7 @@ export function validateCommand(args: CommonArgs): number {
 
 export function showCommand(args: CommonArgs & { host: string }): number {
   const ctx = loadContext({ ...args, target: undefined });
-  const [p] = prepareHosts(ctx.inventory, ctx.tree, [oneHost(ctx, args.host)]);
+  const [p] = prepareHosts(ctx.inventory, ctx.tree, [oneHost(ctx, args.host)], undefined, keptFacts());
   const list = p.graph.order.map((r) => ({
     id: r.id,
     resource: r.naturalId,
@@ -60,7 +68,7 @@ export interface GraphArgs extends CommonArgs {
 
 export async function graphCommand(args: GraphArgs): Promise<number> {
   const ctx = loadContext({ ...args, target: undefined });
-  const [p] = prepareHosts(ctx.inventory, ctx.tree, [oneHost(ctx, args.host)]);
+  const [p] = prepareHosts(ctx.inventory, ctx.tree, [oneHost(ctx, args.host)], undefined, keptFacts());
   if (args.why) return whyCommand(args.host, p.graph, args.why);
   let statuses: Statuses | undefined;
   if (args.check) {

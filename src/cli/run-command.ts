@@ -1,7 +1,10 @@
 // highstate and apply: plan (and apply unless --check) over the targeted
 // hosts, print per-host reports as hosts finish and a closing summary.
 
-import { prepareHosts, runFleet } from '../engine/run.js';
+import { defaultConnect, loadHostStates, prepareHosts, runFleet } from '../engine/run.js';
+import { FactsCache } from '../engine/facts-cache.js';
+import { readMissingFacts } from '../engine/first-facts.js';
+import type { HostEvent } from '../engine/host-run.js';
 import { exitCode, type RunResult } from '../core/result.js';
 import { InputError } from '../core/diagnostics.js';
 import { hostReport, redactRun, redactedJson, summaryLine, useColor } from '../report/text.js';
@@ -54,12 +57,22 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const shard = args.shard === undefined ? undefined : parseShard(args.shard);
   const hosts = shard ? inShard(ctx.hosts, shard) : ctx.hosts;
   if (shard) process.stderr.write(`shard ${shard.k}/${shard.n}: ${hosts.length} of ${ctx.hosts.length} targeted host(s)\n`);
-  const prepared = prepareHosts(ctx.inventory, ctx.tree, hosts, args.stateNames);
-  const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
-  const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);
+  // States may branch on host facts: the kept ones, or (first time) read now;
+  // the state files themselves are checked before any host is contacted.
+  loadHostStates(ctx.tree, hosts, args.stateNames);
   const textOpts = { diff: args.diff, verbose: args.verbose, color: !args.json && useColor(process.stdout) };
   const redactor = ctx.inventory.redactor;
-  const progress = createProgress(args.progress ?? (process.stderr.isTTY ? 'tty' : 'plain'), prepared.map((p) => p.host.name), process.stderr, useColor(process.stderr));
+  const factsCache = new FactsCache();
+  // Shown once the progress display starts, after the states compiled (an input error is then printed alone).
+  const early: HostEvent[] = [];
+  const first = await readMissingFacts(hosts, factsCache, defaultConnect(args.acceptNewHostKeys), args.forks, (e) => early.push(e));
+  const prepared = prepareHosts(ctx.inventory, ctx.tree, hosts.filter((h) => first.facts.has(h)), args.stateNames, (h) => first.facts.get(h)).map((p) => ({ ...p, execsBefore: first.execs.get(p.host) }));
+  const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
+  const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);
+  const progress = createProgress(args.progress ?? (process.stderr.isTTY ? 'tty' : 'plain'), hosts.map((h) => h.name), process.stderr, useColor(process.stderr));
+  // Progress names resources and what a host waits for: redacted like every other line.
+  const onEvent = (e: HostEvent) => progress.event(redactor.empty ? e : redactor.redactValue(e));
+  early.forEach(onEvent);
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -81,10 +94,10 @@ export async function runCommand(args: RunArgs): Promise<number> {
       batchSize,
       maxFail,
       signal: controller.signal,
-      // Progress names resources and what a host waits for: redacted like every other line.
-      onEvent: (e) => progress.event(redactor.empty ? e : redactor.redactValue(e)),
+      onEvent,
       onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
-    });
+      factsCache,
+    }, first.failed);
     progress.finish();
     if (shard) run.shard = shard;
     writeReport?.(redactRun(run, redactor));

@@ -12,6 +12,8 @@ import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
 import { describeExit, type ExecResult, type Held, type Transport } from '../transport/transport.js';
 import { gatherFacts, type FactRequest } from './facts.js';
+import { sameFacts } from './facts-cache.js';
+import { HOST_FACTS_SCRIPT, parseHostFacts, type HostFacts } from './host-facts.js';
 import { acquireRunLock, activeFile, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery, type LockResult } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
@@ -40,6 +42,17 @@ export interface HostRunOptions {
   /** Opens a fresh transport to the same host (for ApplyContext.canReconnect). */
   reconnect?(): Promise<Transport>;
   onEvent?(e: HostEvent): void;
+  /**
+   * The host's facts ride in the first fact batch: when they differ from
+   * those the host was compiled with, it is compiled again and planned
+   * again (a second exec); a converged host with unchanged facts costs one.
+   */
+  hostFacts?: {
+    compiledWith?: HostFacts;
+    recompile(facts: HostFacts): Graph;
+    /** The facts as read (to keep for the next run). */
+    read(facts: HostFacts): void;
+  };
 }
 
 interface Planned {
@@ -51,6 +64,8 @@ interface Planned {
 }
 
 const JOURNAL = Symbol('journal');
+const HOST_FACTS = Symbol('host facts');
+const hostFactsQuery = { key: 'host-facts', script: HOST_FACTS_SCRIPT, parse: parseHostFacts };
 const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
 
 /**
@@ -84,7 +99,7 @@ export class HostRun {
 
   constructor(
     private readonly host: Host,
-    private readonly graph: Graph,
+    private graph: Graph,
     private readonly transport: Transport,
     private readonly opts: HostRunOptions,
   ) {
@@ -142,19 +157,34 @@ export class HostRun {
 
   /** Facts for some resources (one exec per run-as user), then their pure plans. */
   /** What a run asks a host first: every resource's facts and the reaction journal (the benchmark's floor sends exactly this). */
-  factRequests(resources: Resource[], withJournal: boolean): FactRequest<Resource | typeof JOURNAL>[] {
-    const requests: FactRequest<Resource | typeof JOURNAL>[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
+  factRequests(resources: Resource[], withJournal: boolean, withHostFacts = false): FactRequest<Resource | typeof JOURNAL | typeof HOST_FACTS>[] {
+    const requests: FactRequest<Resource | typeof JOURNAL | typeof HOST_FACTS>[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
     if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir) } });
+    if (withHostFacts) requests.push({ owner: HOST_FACTS, queries: { facts: hostFactsQuery } });
     return requests;
   }
 
-  private async plan(resources: Resource[], withJournal = false): Promise<Map<Resource, Planned>> {
-    const requests = this.factRequests(resources, withJournal);
+  /** The facts of the first batch, when they differ from those the host was compiled with: compile again. */
+  private recompileIfFactsChanged(fresh: HostFacts): boolean {
+    const hf = this.opts.hostFacts!;
+    hf.read(fresh);
+    if (sameFacts(fresh, hf.compiledWith)) return false;
+    try {
+      this.graph = hf.recompile(fresh);
+    } catch (e) {
+      throw new HostError(`with the host's facts as they are now, its states do not compile: ${errorMessage(e)}`, 'fix the states (or the inventory) for this host; `converge facts` shows its facts');
+    }
+    return true;
+  }
+
+  private async plan(resources: Resource[], withJournal = false, withHostFacts = false): Promise<Map<Resource, Planned>> {
+    const requests = this.factRequests(resources, withJournal, withHostFacts);
     const { facts, unavailable } = await gatherFacts(this.transport, requests);
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
     }
+    if (withHostFacts && this.recompileIfFactsChanged(facts.get(HOST_FACTS)!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
     const out = new Map<Resource, Planned>();
     for (const r of resources) {
       const missing = unavailable.get(r);
@@ -207,9 +237,10 @@ export class HostRun {
   }
 
   async run(): Promise<ResourceResult[]> {
-    const order = this.graph.order;
     this.event('facts');
-    this.planned = await this.plan(order, true);
+    this.planned = await this.plan(this.graph.order, true, !!this.opts.hostFacts);
+    // The graph the plans are of: compiled again when the host's facts changed.
+    const order = this.graph.order;
     let lock: Held | undefined;
     try {
       if (!this.opts.check && this.somethingToDo()) {

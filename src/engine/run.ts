@@ -14,25 +14,52 @@ import { Templates } from '../state/template.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport, UnreachableError } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
+import { FactsCache } from './facts-cache.js';
+import type { HostFacts } from './host-facts.js';
 import { HostRun, type HostEvent } from './host-run.js';
 
 export interface PreparedHost {
   host: Host;
   graph: Graph;
+  /** The facts the host was compiled with; undefined: without any. */
+  facts?: HostFacts;
+  /** Compiles the host again with other facts (they changed since they were cached); throws InputError. */
+  recompile(facts: HostFacts): Graph;
+  /** Execs this host cost before the run (its facts read for the first time). */
+  execsBefore?: number;
 }
 
-/** Compile and order every host's resources; throws InputError on bad input. */
-export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[], stateNames?: string[]): PreparedHost[] {
+/**
+ * Loads the state files every host gets (YAML, includes, the top file's
+ * names) without compiling: what can be wrong in them regardless of any
+ * host's facts is reported before a host is contacted, even to read facts.
+ */
+export function loadHostStates(tree: StateTree, hosts: Host[], stateNames?: string[]): void {
+  for (const h of hosts) {
+    if (stateNames) tree.entries(stateNames, 'apply');
+    else tree.entries(tree.statesFor(h.roles));
+  }
+}
+
+/**
+ * Compile and order every host's resources, with the facts factsOf gives
+ * (the cached ones, or those just read); throws InputError on bad input.
+ */
+export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[], stateNames?: string[], factsOf: (h: Host) => HostFacts | undefined = () => undefined): PreparedHost[] {
   const templates = new Templates(tree.dir);
   const cache = new EntryCache();
+  const compile = (host: Host, facts: HostFacts | undefined): Graph => {
+    const { resources, dropped } = compileHost(host, inventory, tree, templates, cache, stateNames, facts);
+    return buildGraph(resources, dropped);
+  };
   // Every host's errors, not the first host's: one mistake that many hosts
   // share is reported once, naming them all.
   const errors = new Map<string, Diagnostic>();
   const prepared: PreparedHost[] = [];
   for (const host of hosts) {
     try {
-      const { resources, dropped } = compileHost(host, inventory, tree, templates, cache, stateNames);
-      prepared.push({ host, graph: buildGraph(resources, dropped) });
+      const facts = factsOf(host);
+      prepared.push({ host, graph: compile(host, facts), facts, recompile: (f) => compile(host, f) });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       for (const d of e.diagnostics) {
@@ -68,6 +95,8 @@ export interface RunOptions {
   connect?: Connect;
   onEvent?(e: HostEvent): void;
   onHostDone?(r: HostResult): void;
+  /** Where facts read during the run are kept for the next (none: not kept, e.g. the simulation). */
+  factsCache?: FactsCache;
 }
 
 export function defaultConnect(acceptNewHostKeys: boolean): Connect {
@@ -110,10 +139,16 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
       waitLock: opts.waitLock,
       onEvent: opts.onEvent,
       reconnect: () => connect(host, RECONNECT_TIMEOUT_MS),
+      hostFacts: {
+        compiledWith: p.facts,
+        recompile: p.recompile,
+        // The controller keeps them, also in check mode: nothing on the host is written.
+        read: (f) => opts.factsCache?.set(host, f),
+      },
     }).run();
     const status = hostStatus(resources);
     opts.onEvent?.({ host: host.name, phase: status === 'failed' ? 'failed' : 'done' });
-    return { ...base, status, resources, execCount: transport.execCount, durationMs: Date.now() - started };
+    return { ...base, status, resources, execCount: transport.execCount + (p.execsBefore ?? 0), durationMs: Date.now() - started };
   } catch (e) {
     opts.onEvent?.({ host: host.name, phase: 'failed' });
     return {
@@ -121,7 +156,7 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
       status: e instanceof UnreachableError ? 'unreachable' : 'failed',
       error: { message: errorMessage(e), hint: e instanceof HostError ? e.hint : undefined },
       resources: [],
-      execCount: transport?.execCount ?? 0,
+      execCount: (transport?.execCount ?? 0) + (p.execsBefore ?? 0),
       durationMs: Date.now() - started,
     };
   } finally {
@@ -133,12 +168,14 @@ function notAttempted(p: PreparedHost, why: string): HostResult {
   return { host: p.host.name, roles: p.host.roles, status: 'not-attempted', resources: [], execCount: 0, durationMs: 0, error: { message: `not attempted: ${why}` } };
 }
 
-export async function runFleet(prepared: PreparedHost[], opts: RunOptions): Promise<RunResult> {
+/** `known`: hosts whose result is known before the run (their facts could not be read: first-facts.ts). */
+export async function runFleet(prepared: PreparedHost[], opts: RunOptions, known: HostResult[] = []): Promise<RunResult> {
   const started = Date.now();
   const queue = new PQueue({ concurrency: Math.max(1, opts.forks) });
   const batchSize = opts.batchSize ?? prepared.length;
-  const results: HostResult[] = [];
-  let failures = 0;
+  const results: HostResult[] = [...known];
+  known.forEach((r) => opts.onHostDone?.(r));
+  let failures = known.length;
   for (let i = 0; i < prepared.length; i += batchSize) {
     const batch = prepared.slice(i, i + batchSize);
     const done = await Promise.all(

@@ -5,6 +5,7 @@
 import { InputError, type Diagnostic, type Where } from '../core/diagnostics.js';
 import type { CompileContext, ResourceType } from '../core/resource.js';
 import type { Redactor } from '../core/sensitive.js';
+import type { HostFacts } from '../engine/host-facts.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
 import { resourceTypes } from '../resources/index.js';
 import type { CompiledItem, EntryCache } from './entry-cache.js';
@@ -51,15 +52,16 @@ function fleetView(inventory: Inventory): unknown[] {
 }
 
 /**
- * The vars a host's states see: its merged vars, `host`, and `fleet` (every
+ * The vars a host's states see: its merged vars, `host` (with its facts), and `fleet` (every
  * host with its address and roles, e.g. for a load balancer's backends).
  * Vars may refer to other vars ("hello from {{ host.name }}"): those are
  * rendered here, a few passes deep, as Ansible users expect.
  */
-export function hostVars(host: Host, inventory: Inventory, templates: Templates): Vars {
+export function hostVars(host: Host, inventory: Inventory, templates: Templates, facts?: HostFacts): Vars {
   let vars: Vars = {
     ...host.vars,
-    host: { name: host.name, address: host.address, roles: host.roles },
+    // The host's facts (os, architecture, cpus ...: engine/host-facts.ts) beside its name, address and roles.
+    host: { ...facts, name: host.name, address: host.address, roles: host.roles },
     fleet: fleetView(inventory),
   };
   for (let pass = 0; pass < 4 && JSON.stringify(host.vars).includes('{{'); pass++) {
@@ -85,8 +87,8 @@ export interface CompiledHost {
   dropped: Set<string>;
 }
 
-export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, cache: EntryCache, stateNames?: string[]): CompiledHost {
-  const vars = hostVars(host, inventory, templates);
+export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, cache: EntryCache, stateNames?: string[], facts?: HostFacts): CompiledHost {
+  const vars = hostVars(host, inventory, templates, facts);
   const entries = stateNames ? tree.entries(stateNames, 'apply') : tree.entries(tree.statesFor(host.roles));
   const out: Resource[] = [];
   const dropped = new Set<string>();

@@ -128,10 +128,14 @@ export class Templates {
 const quote = (source: string) => `"${source.length > 80 ? source.slice(0, 80) + '…' : source}"`;
 
 function undefinedError(m: Missing, where: Where, source: string, usedBy = ''): InputError {
+  // host.* beyond name, address and roles are the host's facts: read from the host, kept by the controller.
+  const fact = m.name.startsWith('host.');
   return new InputError({
     message: `${m.name} is not defined${m.known ? ` (${m.known})` : ''}, in ${quote(source)}${usedBy}`,
     where,
-    hint: `define ${m.name} in the inventory (fleet, role or host vars), fix its spelling, or guard it: {% if ${m.name} is defined %} or {{ ${m.name} | default(...) }}`,
+    hint: fact
+      ? `host facts are read from the host: check the spelling against \`converge facts ${where.host ?? 'HOST'}\`, which also keeps them for validate and show (a run reads them itself)`
+      : `define ${m.name} in the inventory (fleet, role or host vars), fix its spelling, or guard it: {% if ${m.name} is defined %} or {{ ${m.name} | default(...) }}`,
   });
 }
 
