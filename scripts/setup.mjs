@@ -19,6 +19,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,7 +45,11 @@ function missingPackages(purpose, commands) {
 
 /**
  * What to do, from what was probed:
- *   probe = { root, aptBased, commands: { name: bool }, dockerUp, images: { release: bool } }
+ *   probe = { root, user, aptBased, commands: { name: bool }, dockerUp, dockerDenied,
+ *             images: { release: bool }, bases: { release: bool } }
+ *   (dockerDenied: dockerd answers, but not to this user; bases: the
+ *   release's Debian base image exists, so building its test image needs no
+ *   debootstrap, hence no root)
  *   opts  = { purpose: 'demo'|'test'|'ci', releases: [...], check, selfCommand }
  * Returns { steps: [{ say, kind, ... }], blocked?: { why, command } }.
  */
@@ -55,8 +60,16 @@ export function plan(probe, opts) {
   if (packages.length) needs.push(`packages ${packages.join(', ')}`);
   if (!probe.dockerUp) needs.push(probe.root ? 'a running dockerd' : 'a running dockerd this user can reach (root, or a member of the docker group)');
   const images = opts.releases.filter((r) => !probe.images[r]);
+  // Running sudo setup would not help a user the running dockerd refuses.
+  if (!probe.root && probe.dockerDenied) {
+    return { steps, blocked: { why: `dockerd is running but ${probe.user} may not use it: join the docker group (and log in again)`, command: `sudo usermod -aG docker ${probe.user}` } };
+  }
+  // A user may build a test image with Docker, but its Debian base is made by debootstrap, as root.
+  const bases = probe.root ? [] : images.filter((r) => !probe.bases?.[r]);
+  if (bases.length) needs.push(`the Debian base image of ${bases.join(' and ')} (debootstrap)`);
   if (opts.check) {
-    // The tests build missing images themselves (global setup): only the machine's own set-up is a blocker.
+    // The tests build missing images themselves (global setup): only the machine's own set-up
+    // (and, for a user, a base image only root can make) is a blocker.
     if (!needs.length) return { steps };
     return { steps, blocked: { why: `this machine lacks ${needs.join(' and ')}`, command: `${probe.root ? '' : 'sudo '}${opts.selfCommand}` } };
   }
@@ -70,7 +83,7 @@ export function plan(probe, opts) {
     steps.push({ kind: 'apt-update', say: 'apt-get update (package lists)' });
     steps.push({ kind: 'apt-install', packages, say: `installing ${packages.join(', ')} from the distribution's packages` });
   }
-  if (!probe.dockerUp) steps.push({ kind: 'start-dockerd', say: 'starting dockerd (log: /var/log/dockerd.log)' });
+  if (!probe.dockerUp) steps.push({ kind: 'start-dockerd', say: 'starting dockerd' });
   for (const r of images) steps.push({ kind: 'build-image', release: r, say: `building the ${r} test image (debootstrap and docker build, 3-4 min the first time)` });
   return { steps };
 }
@@ -78,7 +91,8 @@ export function plan(probe, opts) {
 // ------------------------------------------------------------ probing
 
 const has = (cmd) => (cmd.startsWith('/') ? existsSync(cmd) : spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0);
-const dockerUp = () => spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+const dockerInfo = () => spawnSync('docker', ['info'], { encoding: 'utf8', timeout: 20_000 });
+const dockerUp = () => dockerInfo().status === 0;
 
 function osRelease() {
   try {
@@ -105,12 +119,18 @@ function probe(releases) {
   const os = osRelease();
   const commands = Object.fromEntries(Object.keys({ ...PACKAGES.demo, ...PACKAGES.test }).map((c) => [c, has(c)]));
   commands.dockerd = commands.dockerd && has('docker');
-  const up = commands.dockerd && dockerUp();
+  const info = commands.dockerd ? dockerInfo() : undefined;
+  const up = info?.status === 0;
+  // build-test-image.sh debootstraps the base only when it is missing (and CONVERGE_TEST_BASE names none).
+  const baseExists = (r) => !!process.env.CONVERGE_TEST_BASE || spawnSync('docker', ['image', 'inspect', `converge/debian-base:${r}`], { stdio: 'ignore' }).status === 0;
   return {
     root: process.getuid?.() === 0,
     aptBased: [os.ID, ...(os.ID_LIKE ?? '').split(' ')].some((id) => id === 'debian' || id === 'ubuntu'),
     commands,
+    user: userInfo().username,
     dockerUp: up,
+    dockerDenied: !up && /permission denied/i.test(info?.stderr ?? ''),
+    bases: Object.fromEntries(releases.map((r) => [r, up && baseExists(r)])),
     images: Object.fromEntries(releases.map((r) => [r, up && commands['ssh-keygen'] && imageBuilt(r)])),
   };
 }
@@ -123,18 +143,33 @@ function run(cmd, args, env = {}, stdout = true) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
 }
 
+/**
+ * With a pidfile (.ci/run) dockerd is this run's child, which the caller
+ * stops. Otherwise it is the machine's: under systemd its service, else a
+ * detached dockerd that outlives the demo (said so).
+ */
 async function startDockerd(pidfile) {
-  const log = openSync('/var/log/dockerd.log', 'a');
-  const child = spawn('dockerd', [], { detached: true, stdio: ['ignore', log, log] });
-  child.unref();
-  if (pidfile) writeFileSync(pidfile, `${child.pid}\n`);
+  // Installing docker.io on a machine that runs systemd starts it already.
+  if (dockerUp()) return console.error('setup: dockerd is running (its package started it)');
+  let child;
+  let logs = ['tail', '-20', '/var/log/dockerd.log'];
+  if (!pidfile && existsSync('/run/systemd/system')) {
+    run('systemctl', ['enable', '--now', 'docker']);
+    logs = ['journalctl', '-u', 'docker', '-n', '20', '--no-pager'];
+  } else {
+    const log = openSync('/var/log/dockerd.log', 'a');
+    child = spawn('dockerd', [], { detached: true, stdio: ['ignore', log, log] });
+    child.unref();
+    if (pidfile) writeFileSync(pidfile, `${child.pid}\n`);
+    else console.error(`setup: dockerd (pid ${child.pid}) keeps running after this; \`kill ${child.pid}\` stops it`);
+  }
   for (let i = 0; i < 60; i++) {
     if (dockerUp()) return;
-    if (child.exitCode !== null) break;
+    if (child && child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const tail = spawnSync('tail', ['-20', '/var/log/dockerd.log'], { encoding: 'utf8' }).stdout;
-  throw new Error(`dockerd did not come up; last lines of /var/log/dockerd.log:\n${tail}`);
+  const tail = spawnSync(logs[0], logs.slice(1), { encoding: 'utf8' }).stdout;
+  throw new Error(`dockerd did not come up; the last lines of its log (${logs.join(' ')}):\n${tail}`);
 }
 
 async function carryOut(step, opts) {
@@ -163,7 +198,9 @@ function parseArgs(argv) {
 /** Sets up the machine (or, with check, says what is missing); resolves to an exit code. */
 export async function setup(argv) {
   const opts = parseArgs(argv);
-  const self = `node ${relative(process.cwd(), join(ROOT, 'scripts/setup.mjs')) || 'scripts/setup.mjs'} --for ${opts.purpose}`;
+  // sudo's PATH often lacks a Node installed per user (nvm): then the command names this one.
+  const node = ['/usr/bin', '/usr/local/bin', '/bin'].includes(dirname(process.execPath)) ? 'node' : process.execPath;
+  const self = `${node} ${relative(process.cwd(), join(ROOT, 'scripts/setup.mjs')) || 'scripts/setup.mjs'} --for ${opts.purpose}`;
   const p = plan(probe(opts.releases), { ...opts, selfCommand: self });
   if (p.blocked) {
     console.error(`setup: ${p.blocked.why}. Run:\n\n    ${p.blocked.command}\n`);

@@ -51,6 +51,23 @@ describe('setup decisions', () => {
     expect(plan({ ...ready, root: false }, opts('ci')).steps).toEqual([]);
   });
 
+  it('a user whom the running dockerd refuses: names the docker group, not a sudo set-up that would change nothing', () => {
+    const p = plan({ ...ready, root: false, user: 'ann', dockerUp: false, dockerDenied: true }, opts('demo'));
+    expect(p.steps).toEqual([]);
+    expect(p.blocked).toEqual({ why: 'dockerd is running but ann may not use it: join the docker group (and log in again)', command: 'sudo usermod -aG docker ann' });
+    expect(plan({ ...ready, root: false, user: 'ann', dockerUp: false, dockerDenied: true }, opts('test', { check: true })).blocked.command).toBe('sudo usermod -aG docker ann');
+  });
+
+  it('a user in the docker group builds a test image from an existing base, but a missing base (debootstrap) needs root', () => {
+    const user = { ...ready, root: false, images: { bookworm: false, trixie: false } };
+    expect(kinds(plan({ ...user, bases: { bookworm: true } }, opts('demo')))).toEqual(['build-image']);
+    const p = plan({ ...user, bases: { bookworm: true, trixie: false } }, opts('test'));
+    expect(p.steps).toEqual([]);
+    expect(p.blocked).toEqual({ why: 'the Debian base image of trixie (debootstrap) must be set up as root', command: 'sudo node scripts/setup.mjs --for test' });
+    // npm test as that user stops before any test instead of failing in global setup's debootstrap.
+    expect(plan({ ...user, bases: { bookworm: true, trixie: false } }, opts('test', { check: true })).blocked.why).toBe('this machine lacks the Debian base image of trixie (debootstrap)');
+  });
+
   it('not Debian or Ubuntu: says what to install instead of guessing a package manager', () => {
     const p = plan({ ...fresh, aptBased: false }, opts('demo'));
     expect(p.blocked.why).toMatch(/not a Debian or Ubuntu machine: install docker\.io/);
@@ -59,7 +76,7 @@ describe('setup decisions', () => {
   it('--check (npm test) names what is missing and the command, installing nothing; missing images are not a blocker', () => {
     const p = plan({ ...fresh, root: false }, opts('test', { check: true }));
     expect(p.steps).toEqual([]);
-    expect(p.blocked.why).toBe('this machine lacks packages docker.io, debootstrap, openssh-client, chromium, tmux and a running dockerd this user can reach (root, or a member of the docker group)');
+    expect(p.blocked.why).toBe('this machine lacks packages docker.io, debootstrap, openssh-client, chromium, tmux and a running dockerd this user can reach (root, or a member of the docker group) and the Debian base image of bookworm and trixie (debootstrap)');
     expect(p.blocked.command).toBe('sudo node scripts/setup.mjs --for test');
     expect(plan({ ...ready, images: { bookworm: false, trixie: false } }, opts('test', { check: true })).blocked).toBeUndefined();
   });
