@@ -59,7 +59,8 @@ function ensureNetwork(subnet) {
 async function startHost(name, host) {
   const cname = `${PREFIX}-${name}`;
   spawnSync('docker', ['rm', '-f', cname], { stdio: 'ignore' });
-  mkdirSync(POOL, { recursive: true });
+  // POOL is not made here: dockerd creates a missing -v source itself, as root, so a
+  // user in the docker group (who may not write /var/cache) runs the demo too.
   const publish = [`127.0.0.1:${host.port}:22`, ...(host.vars?.demo_publish ?? []).map((p) => `127.0.0.1:${p}`)];
   docker('run', '-d', '--name', cname, '--hostname', name, '--network', NETWORK, '--network-alias', name, '--label', 'converge.demo=1',
     '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
