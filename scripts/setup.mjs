@@ -3,7 +3,7 @@
 // three (`npm run demo`, `npm test`'s pretest and .ci/run call it), so they
 // cannot drift apart:
 //
-//   node scripts/setup.mjs [--for demo|test|ci] [--release bookworm|trixie]... [--check] [--dockerd-pidfile FILE]
+//   node scripts/setup.mjs [--for demo|test|ci] [--release bookworm|trixie]... [--check | --plan] [--dockerd-pidfile FILE]
 //
 // On Debian or Ubuntu, as root, it installs what is missing from the
 // distribution's packages (Docker engine, debootstrap, ssh-keygen, flock;
@@ -12,7 +12,8 @@
 // what it does. As another user it prints the one command that does it.
 // --check only says what is missing (exit 1 when something is), installing
 // nothing: `npm test` runs it first so a newcomer learns what the tests need
-// before any test runs.
+// before any test runs. --plan prints what it would do here (or what stops
+// it), one line each, and does nothing.
 //
 // The decisions are a pure function of what was probed (plan()), tested in
 // test/unit/setup.test.ts; main() probes, plans and carries the plan out.
@@ -181,12 +182,13 @@ async function carryOut(step, opts) {
 }
 
 function parseArgs(argv) {
-  const opts = { purpose: 'demo', releases: [], check: false, pidfile: undefined };
+  const opts = { purpose: 'demo', releases: [], check: false, dryRun: false, pidfile: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--for') opts.purpose = argv[++i];
     else if (a === '--release') opts.releases.push(argv[++i]);
     else if (a === '--check') opts.check = true;
+    else if (a === '--plan') opts.dryRun = true;
     else if (a === '--dockerd-pidfile') opts.pidfile = argv[++i];
     else throw new Error(`unknown argument ${a} (see the comment at the top of scripts/setup.mjs)`);
   }
@@ -200,11 +202,18 @@ export async function setup(argv) {
   const opts = parseArgs(argv);
   // sudo's PATH often lacks a Node installed per user (nvm): then the command names this one.
   const node = ['/usr/bin', '/usr/local/bin', '/bin'].includes(dirname(process.execPath)) ? 'node' : process.execPath;
-  const self = `${node} ${relative(process.cwd(), join(ROOT, 'scripts/setup.mjs')) || 'scripts/setup.mjs'} --for ${opts.purpose}`;
+  const script = join(ROOT, 'scripts/setup.mjs');
+  const rel = relative(process.cwd(), script);
+  const self = `${node} ${rel.startsWith('..') ? script : rel} --for ${opts.purpose}`;
   const p = plan(probe(opts.releases), { ...opts, selfCommand: self });
   if (p.blocked) {
     console.error(`setup: ${p.blocked.why}. Run:\n\n    ${p.blocked.command}\n`);
     return 1;
+  }
+  if (opts.dryRun) {
+    for (const step of p.steps) console.error(`setup would: ${step.say}`);
+    if (!p.steps.length) console.error('setup would do nothing');
+    return 0;
   }
   for (const step of p.steps) {
     console.error(`setup: ${step.say}`);
