@@ -5,7 +5,8 @@
 import PQueue from 'p-queue';
 import { stringify } from 'yaml';
 import { errorMessage } from '../core/diagnostics.js';
-import { HOST_FACTS_SCRIPT, parseHostFacts, type HostFacts } from '../engine/host-facts.js';
+import type { HostFacts } from '../engine/host-facts.js';
+import { readHostFacts } from '../engine/first-facts.js';
 import { defaultConnect } from '../engine/run.js';
 import { FactsCache } from '../engine/facts-cache.js';
 import { loadInventory } from '../inventory/inventory.js';
@@ -32,18 +33,11 @@ export async function factsCommand(args: FactsArgs): Promise<number> {
   await Promise.all(
     hosts.map((h) =>
       queue.add(async () => {
-        let transport;
         try {
-          transport = await connect(h);
-          const r = await transport.exec(HOST_FACTS_SCRIPT);
-          const facts = parseHostFacts(r.stdout);
           // Kept for validate, show and the next run.
-          cache.set(h, facts);
-          out[h.name] = facts;
+          out[h.name] = await readHostFacts(h, cache, connect);
         } catch (e) {
           out[h.name] = { error: errorMessage(e) };
-        } finally {
-          await transport?.close();
         }
       }),
     ),

@@ -13,6 +13,7 @@ import type { FactsCache } from './facts-cache.js';
 import { HOST_FACTS_SCRIPT, parseHostFacts, type HostFacts } from './host-facts.js';
 import type { HostEvent } from './host-run.js';
 import type { Connect } from './run.js';
+import type { Transport } from '../transport/transport.js';
 
 export interface FirstFacts {
   facts: Map<Host, HostFacts>;
@@ -20,6 +21,18 @@ export interface FirstFacts {
   execs: Map<Host, number>;
   /** Hosts that could not be read: their result in the run. */
   failed: HostResult[];
+}
+
+/** Reads one host's facts over its own connection (one exec) and keeps them; throws what connecting or reading threw. */
+export async function readHostFacts(host: Host, cache: FactsCache, connect: Connect): Promise<HostFacts> {
+  const transport = await connect(host);
+  try {
+    const facts = parseHostFacts((await transport.exec(HOST_FACTS_SCRIPT)).stdout);
+    cache.set(host, facts);
+    return facts;
+  } finally {
+    await transport.close();
+  }
 }
 
 /** onEvent: the same phases a run reports (connecting, and failed when the host cannot be read). */
@@ -32,14 +45,11 @@ export async function readMissingFacts(hosts: Host[], cache: FactsCache, connect
       if (cached) return out.facts.set(host, cached);
       return queue.add(async () => {
         const started = Date.now();
-        let transport;
+        // Kept to count its execs when the read fails.
+        let transport: Transport | undefined;
         try {
           onEvent?.({ host: host.name, phase: 'connecting' });
-          transport = await connect(host);
-          const r = await transport.exec(HOST_FACTS_SCRIPT);
-          const facts = parseHostFacts(r.stdout);
-          cache.set(host, facts);
-          out.facts.set(host, facts);
+          out.facts.set(host, await readHostFacts(host, cache, async (h) => (transport = await connect(h))));
           out.execs.set(host, 1);
         } catch (e) {
           onEvent?.({ host: host.name, phase: 'failed' });
@@ -52,8 +62,6 @@ export async function readMissingFacts(hosts: Host[], cache: FactsCache, connect
             execCount: transport?.execCount ?? 0,
             durationMs: Date.now() - started,
           });
-        } finally {
-          await transport?.close();
         }
       });
     }),

@@ -50,7 +50,7 @@ export interface HostRunOptions {
   hostFacts?: {
     compiledWith?: HostFacts;
     recompile(facts: HostFacts): Graph;
-    /** The facts as read (to keep for the next run). */
+    /** The facts as read, when they differ from compiledWith (to keep for the next run). */
     read(facts: HostFacts): void;
   };
 }
@@ -167,8 +167,8 @@ export class HostRun {
   /** The facts of the first batch, when they differ from those the host was compiled with: compile again. */
   private recompileIfFactsChanged(fresh: HostFacts): boolean {
     const hf = this.opts.hostFacts!;
-    hf.read(fresh);
     if (sameFacts(fresh, hf.compiledWith)) return false;
+    hf.read(fresh);
     try {
       this.graph = hf.recompile(fresh);
     } catch (e) {
