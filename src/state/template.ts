@@ -17,6 +17,8 @@ export class Templates {
   private readonly compiled = new Map<string, nunjucks.Template>();
   /** What each template text reads (names and literal keys), from its parse tree: checked against the vars before each render. */
   private readonly lookups = new Map<string, TemplateLookups | undefined>();
+  /** Template files' text, read once per run (every host renders the same files). */
+  private readonly fileTexts = new Map<string, string>();
   constructor(readonly statesDir: string) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(statesDir, { noCache: false }), {
       autoescape: false,
@@ -58,7 +60,8 @@ export class Templates {
     const used = where();
     // The error is in the template file: point there, and say which resource rendered it.
     const usedBy = ` (rendered for ${used.path} at ${used.file}:${used.line})`;
-    const text = readFileSync(join(this.statesDir, name), 'utf8');
+    let text = this.fileTexts.get(name);
+    if (text === undefined) this.fileTexts.set(name, (text = readFileSync(join(this.statesDir, name), 'utf8')));
     const missing = this.missing(text, vars);
     if (missing) throw undefinedError(missing, { file, line: missing.line, host: used.host }, name, usedBy);
     try {
