@@ -52,6 +52,7 @@ describe('filters and tests', () => {
 
   it('an unknown filter is an error naming it', () => {
     expect(prepareError(web('resources:\n  a:\n    file: { path: "/{{ project | shout }}" }\n'))).toMatch(/web\.yaml:3: resources\.a\.file: .*filter not found: shout/);
+    expect(prepareError(web('resources:\n  a:\n    file: { path: "/{{ project | shout }}" }\n'))).toContain('hint: see the filters and tests in docs/state-language.md');
   });
 
   it('values, dict2items, items, unique, flatten turn mappings into lists', () => {
@@ -73,6 +74,7 @@ describe('filters and tests', () => {
   it('an attribute an item lacks is an error naming it and what the item has, unless a default or an existence test says what to do', () => {
     const content = (expr: string) => web(`resources:\n  a:\n    file: { path: /a, content: "{{ ${expr} }}" }\n`, FLEET_INV);
     expect(prepareError(content("fleet | map(attribute='nmae') | join(',')"))).toMatch(/web\.yaml:3: resources\.a\.file: .*filter map: an item has no attribute "nmae" \(it has name, address, roles, vars\)/);
+    expect(prepareError(content("fleet | map(attribute='nmae') | join(',')"))).toContain("hint: fix the attribute's name, or say what a missing one means");
     expect(prepareError(content("fleet | selectattr('role', 'contains', 'app') | list"))).toMatch(/filter selectattr: an item has no attribute "role"/);
     expect(prepareError(content("fleet | rejectattr('vars.nope') | length"))).toMatch(/filter rejectattr: an item has no attribute "vars\.nope"/);
     const out = specs(content("fleet | map(attribute='vars.tier', default='none') | join(',') }};{{ fleet | selectattr('vars.tier', 'defined') | list | length"));
