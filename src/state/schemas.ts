@@ -60,6 +60,12 @@ function allowedFields(schemaKey: string, e: ErrorObject): string {
   return names.length ? `allowed fields: ${names.join(', ')}` : '';
 }
 
+/** Where a person reads the expected shape: the docs, not a schema file inside the converge checkout. */
+function shapeHint(schemaKey: string): string {
+  const kind = /^resources\/(.+)\.schema\.json$/.exec(schemaKey)?.[1];
+  return kind ? `see the ${kind} fields in docs/resources.md#${kind}` : `see docs/state-language.md for the expected shape (schema: schemas/${schemaKey})`;
+}
+
 /**
  * Validate value against a schema; errors point at file:line of the offending
  * value, using basePath to place value inside the YAML document.
@@ -85,7 +91,7 @@ export function schemaDiagnostics(schemaKey: string, value: unknown, src: YamlFi
     return {
       message: describe(e) + (plain !== undefined ? ` (YAML reads ${plain} unquoted as ${JSON.stringify(e.data)})` : ''),
       where: { file: src.file, line: src.lineOf(path), path: formatPath(path) },
-      hint: plain !== undefined ? `quote it: ${String(path[path.length - 1])}: "${plain}"` : allowedFields(schemaKey, e) || `see schemas/${schemaKey} for the expected shape`,
+      hint: plain !== undefined ? `quote it: ${String(path[path.length - 1])}: "${plain}"` : allowedFields(schemaKey, e) || shapeHint(schemaKey),
     };
   });
 }

@@ -34,12 +34,25 @@ function splitKeywords(args: unknown[]): { positional: unknown[]; keywords: Reco
   return { positional: args, keywords: {} };
 }
 
-/** A dotted attribute path of an item ("vars.port"), as Jinja's attribute= takes it. */
-function attribute(item: unknown, path: string): unknown {
+/**
+ * A dotted attribute path of an item ("vars.port"), as Jinja's attribute=
+ * takes it. An item without it is an error naming the path and what the item
+ * has: a misspelt attribute must not select nothing, or map to blanks.
+ * `missing` is what to give instead, for those that allow it (map's
+ * default=, the tests defined and undefined).
+ */
+function attribute(item: unknown, path: string, filter: string, missing?: { value: unknown }): unknown {
   let cur = item;
-  for (const key of path.split('.')) cur = isMapping(cur) || Array.isArray(cur) ? (cur as Record<string, unknown>)[key] : undefined;
+  for (const key of path.split('.')) {
+    if ((isMapping(cur) || Array.isArray(cur)) && key in cur) cur = (cur as Record<string, unknown>)[key];
+    else if (missing) return missing.value;
+    else throw new Error(`filter ${filter}: an item has no attribute "${path}"${isMapping(cur) ? ` (it has ${Object.keys(cur).join(', ') || 'nothing'})` : ''}`);
+  }
   return cur;
 }
+
+/** Tests that ask whether the attribute exists: a missing one is their answer, not an error. */
+const EXISTENCE_TESTS = new Set(['defined', 'undefined']);
 
 export function installFilters(env: nunjucks.Environment): void {
   const e = env as Env;
@@ -55,7 +68,9 @@ export function installFilters(env: nunjucks.Environment): void {
 
   const byAttr = (keep: boolean) => (seq: unknown, attr: unknown, testName?: unknown, ...args: unknown[]) => {
     const pass = testName === undefined ? (v: unknown) => !!v : test(testName);
-    return list(seq, keep ? 'selectattr' : 'rejectattr').filter((item) => pass(attribute(item, String(attr)), ...args) === keep);
+    const name = keep ? 'selectattr' : 'rejectattr';
+    const missing = testName !== undefined && EXISTENCE_TESTS.has(String(testName)) ? { value: undefined } : undefined;
+    return list(seq, name).filter((item) => pass(attribute(item, String(attr), name, missing), ...args) === keep);
   };
   env.addFilter('selectattr', byAttr(true));
   env.addFilter('rejectattr', byAttr(false));
@@ -69,7 +84,7 @@ export function installFilters(env: nunjucks.Environment): void {
     const val = String(keywords.value_name ?? 'value');
     return Object.entries(mapping(v, 'dict2items')).map(([key, value]) => ({ [k]: key, [val]: value }));
   });
-  env.addFilter('items2dict', (v: unknown) => Object.fromEntries(list(v, 'items2dict').map((i) => [attribute(i, 'key'), attribute(i, 'value')] as [string, unknown])));
+  env.addFilter('items2dict', (v: unknown) => Object.fromEntries(list(v, 'items2dict').map((i) => [attribute(i, 'key', 'items2dict'), attribute(i, 'value', 'items2dict')] as [string, unknown])));
   env.addFilter('unique', (v: unknown) => {
     const seen = new Set<string>();
     return list(v, 'unique').filter((i) => {
@@ -82,7 +97,10 @@ export function installFilters(env: nunjucks.Environment): void {
   env.addFilter('map', function (this: unknown, seq: unknown, ...rest: unknown[]) {
     const { positional, keywords } = splitKeywords(rest);
     const items = list(seq, 'map');
-    if (keywords.attribute !== undefined) return items.map((i) => attribute(i, String(keywords.attribute)) ?? keywords.default);
+    if (keywords.attribute !== undefined) {
+      const missing = 'default' in keywords ? { value: keywords.default } : undefined;
+      return items.map((i) => attribute(i, String(keywords.attribute), 'map', missing));
+    }
     if (!positional.length) throw new Error("filter map needs attribute='name' or a filter name, e.g. map('upper')");
     const f = env.getFilter(String(positional[0])) as (this: unknown, ...a: unknown[]) => unknown;
     return items.map((i) => f.call(this, i, ...positional.slice(1)));

@@ -152,15 +152,21 @@ function templateError(e: unknown, where: Where, source: string, usedBy = ''): I
     .filter((l) => l && !l.startsWith('Template render error'))
     .join(' ');
   const quoted = quote(source);
+  // Never an empty reason: nunjucks' own message, else say it gave none.
+  const reason = detail || raw.trim() || 'nunjucks gave no reason';
   return new InputError({
     message: undef
       ? `template uses a variable that is not defined in ${quoted}${lineMatch && !where.line ? ` (template line ${lineMatch[1]})` : ''}${usedBy}`
-      : `template error in ${quoted}: ${detail}${usedBy}`,
+      : `template error in ${quoted}: ${reason}${usedBy}`,
     where,
     hint: undef
       ? 'define the variable in the inventory (fleet, role or host vars) or guard it with {% if x is defined %}'
       : /template not found/.test(raw)
         ? 'template names are paths relative to the states directory: states/web/site.conf.j2 is web/site.conf.j2'
-        : 'fix the template syntax (nunjucks, Jinja-like: {{ var }}, {% if %}, {% for %})',
+        : /has no attribute "/.test(raw)
+          ? "fix the attribute's name, or say what a missing one means: map(attribute='x', default=...), selectattr('x', 'defined')"
+          : /(filter|test) not found/.test(raw)
+            ? 'see the filters and tests in docs/state-language.md (nunjucks\' own, plus the Jinja and Ansible ones converge adds)'
+            : 'fix the template syntax (nunjucks, Jinja-like: {{ var }}, {% if %}, {% for %})',
   });
 }

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { InputError } from '../core/diagnostics.js';
+import { InputError, type Diagnostic } from '../core/diagnostics.js';
 
 export type PathSegment = string | number;
 
@@ -26,13 +26,7 @@ export function parseYaml(text: string, file: string): YamlFile {
   const lineCounter = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new InputError(
-      doc.errors.map((e) => ({
-        message: `YAML syntax error: ${e.message.split('\n')[0]}`,
-        where: { file, line: e.linePos?.[0]?.line },
-        hint: 'fix the YAML syntax at that line (indentation, a missing colon or quote)',
-      })),
-    );
+    throw new InputError(syntaxErrors(text, file, doc.errors.map((e) => ({ message: e.message, line: e.linePos?.[0]?.line }))));
   }
   const braces = unquotedTemplates(doc, text, file, lineCounter);
   if (braces.length) throw new InputError(braces);
@@ -89,6 +83,27 @@ function unquotedTemplates(doc: Document, text: string, file: string, lines: Lin
     },
   });
   return found;
+}
+
+/** A value that starts with {{ unquoted, after a key, a list dash or a flow separator. */
+const UNQUOTED_TEMPLATE = /(?:^|[:,[{-])\s+(\{\{.*?\}\}\S*)/;
+
+/**
+ * YAML's errors, one per line: one unquoted template such as
+ * `path: {{ root }}/app` breaks its line into several errors (and a flow
+ * mapping with it), so such a line gets one error saying to quote it.
+ */
+function syntaxErrors(text: string, file: string, errors: { message: string; line?: number }[]): Diagnostic[] {
+  const lines = text.split('\n');
+  const seen = new Set<number | undefined>();
+  return errors
+    .filter((e) => !seen.has(e.line) && (seen.add(e.line), true))
+    .map((e) => {
+      const unquoted = e.line ? UNQUOTED_TEMPLATE.exec(lines[e.line - 1].replace(/\s#.*$/, '')) : null;
+      return unquoted
+        ? { message: `YAML syntax error: ${unquoted[1]} is not quoted, and a value that starts with { is read as a mapping`, where: { file, line: e.line }, hint: `quote the value: "${unquoted[1]}"` }
+        : { message: `YAML syntax error: ${e.message.split('\n')[0]}`, where: { file, line: e.line }, hint: 'fix the YAML syntax at that line (indentation, a missing colon or quote)' };
+    });
 }
 
 export function readYaml(path: string, displayName = path): YamlFile {

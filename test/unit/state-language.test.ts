@@ -52,6 +52,7 @@ describe('filters and tests', () => {
 
   it('an unknown filter is an error naming it', () => {
     expect(prepareError(web('resources:\n  a:\n    file: { path: "/{{ project | shout }}" }\n'))).toMatch(/web\.yaml:3: resources\.a\.file: .*filter not found: shout/);
+    expect(prepareError(web('resources:\n  a:\n    file: { path: "/{{ project | shout }}" }\n'))).toContain('hint: see the filters and tests in docs/state-language.md');
   });
 
   it('values, dict2items, items, unique, flatten turn mappings into lists', () => {
@@ -68,6 +69,16 @@ describe('filters and tests', () => {
       ),
     );
     expect(out[0].spec.content).toBe('22,80;ssh,http;ssh;12;123;AB');
+  });
+
+  it('an attribute an item lacks is an error naming it and what the item has, unless a default or an existence test says what to do', () => {
+    const content = (expr: string) => web(`resources:\n  a:\n    file: { path: /a, content: "{{ ${expr} }}" }\n`, FLEET_INV);
+    expect(prepareError(content("fleet | map(attribute='nmae') | join(',')"))).toMatch(/web\.yaml:3: resources\.a\.file: .*filter map: an item has no attribute "nmae" \(it has name, address, roles, vars\)/);
+    expect(prepareError(content("fleet | map(attribute='nmae') | join(',')"))).toContain("hint: fix the attribute's name, or say what a missing one means");
+    expect(prepareError(content("fleet | selectattr('role', 'contains', 'app') | list"))).toMatch(/filter selectattr: an item has no attribute "role"/);
+    expect(prepareError(content("fleet | rejectattr('vars.nope') | length"))).toMatch(/filter rejectattr: an item has no attribute "vars\.nope"/);
+    const out = specs(content("fleet | map(attribute='vars.tier', default='none') | join(',') }};{{ fleet | selectattr('vars.tier', 'defined') | list | length"));
+    expect(out[0].spec.content).toBe('none,none,none;0');
   });
 });
 
@@ -137,6 +148,15 @@ describe('errors a new user meets', () => {
     expect(msg.split('\n').filter((l) => !l.startsWith('  hint'))).toHaveLength(2);
     expect(msg).toMatch(/web\.yaml:2: \{\{ project \}\} is read by YAML as a mapping, not a template/);
     expect(msg).toContain('hint: quote it: path: "{{ project }}"');
+  });
+
+  it('an unquoted {{ that breaks the YAML itself is one error per line, saying to quote it', () => {
+    const msg = prepareError(web('resources:\n  a:\n    file: { path: {{ root }}/app, content: x, mode: "0644" }\n'));
+    expect(msg.split('\n')).toEqual([expect.stringMatching(/web\.yaml:3: YAML syntax error: \{\{ root \}\}\/app, is not quoted/), expect.stringContaining('hint: quote the value')]);
+  });
+
+  it('a schema error points at the docs, not at a schema file inside the converge checkout', () => {
+    expect(prepareError(web('resources:\n  a:\n    file: { path: /a, validate: [1] }\n'))).toContain('hint: see the file fields in docs/resources.md#file');
   });
 
   it('apply STATE does not use the top file: roles it maps need not be in the inventory', async () => {
