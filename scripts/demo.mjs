@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run demo [-- --inventory inventories/demo.yaml] [--keep]
+// npm run demo [-- --inventory inventories/demo.yaml] [--release bookworm|trixie] [--keep]
 // Starts the demo fleet described by the inventory as local containers
 // (systemd + sshd, one per host, sshd published on the host's port of
 // 127.0.0.1, all on one docker network whose subnet is the inventory's
@@ -8,6 +8,8 @@
 // converges it with `converge highstate` (live per-host progress), prints
 // where the site answers, then runs `--check` to show zero drift. Without
 // --keep the containers and the network are removed at the end.
+// --release picks the Debian release of every host (default bookworm); a
+// host's demo_release var picks its own (a fleet half-way through an upgrade).
 // CONVERGE_DEMO_PREFIX names them (default converge-demo).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,8 @@ import { parse } from 'yaml';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const keep = args.includes('--keep');
+const defaultRelease = args.includes('--release') ? args[args.indexOf('--release') + 1] : 'bookworm';
+const releaseOf = (host) => host.vars?.demo_release ?? defaultRelease;
 const invArg = args.includes('--inventory') ? args[args.indexOf('--inventory') + 1] : 'inventories/demo.yaml';
 const inventoryPath = resolve(ROOT, invArg);
 /** The test image's tag per Debian release, as scripts/build-test-image.sh prints it. */
@@ -37,11 +41,17 @@ const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['
 const dockerOk = (...a) => spawnSync('docker', a, { stdio: 'ignore' }).status === 0;
 
 /** The machine set up as for the tests (scripts/setup.mjs), then the image's tag. */
-async function preflight() {
-  if ((await setup(['--for', 'demo', '--release', 'bookworm'])) !== 0) process.exit(1);
-  const b = spawnSync('bash', [join(ROOT, 'scripts/build-test-image.sh'), 'bookworm'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  if (b.status !== 0) process.exit(1);
-  images.bookworm = b.stdout.trim().split('\n').pop();
+async function preflight(releases) {
+  for (const release of releases) {
+    if (release !== 'bookworm' && release !== 'trixie') {
+      console.error(`demo: unknown release "${release}" (--release or a host's demo_release): the demo runs bookworm or trixie`);
+      process.exit(1);
+    }
+    if ((await setup(['--for', 'demo', '--release', release])) !== 0) process.exit(1);
+    const b = spawnSync('bash', [join(ROOT, 'scripts/build-test-image.sh'), release], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    if (b.status !== 0) process.exit(1);
+    images[release] = b.stdout.trim().split('\n').pop();
+  }
 }
 
 /** The demo network with the inventory's subnet (re-made when a stale one has another). */
@@ -66,7 +76,7 @@ async function startHost(name, host) {
     '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
     '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--cgroupns=host',
     '--tmpfs', '/run', '--tmpfs', '/run/lock', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw', '-v', `${POOL}:/var/cache/converge-apt-pool`,
-    ...publish.flatMap((p) => ['-p', p]), images.bookworm);
+    ...publish.flatMap((p) => ['-p', p]), images[releaseOf(host)]);
   for (let i = 0; i < 240; i++) {
     const ok = spawnSync('docker', ['exec', cname, 'sh', '-c', 'systemctl is-system-running --wait >/dev/null 2>&1; test -s /etc/ssh/ssh_host_ed25519_key.pub && systemctl is-active -q ssh'], { stdio: 'ignore' }).status === 0;
     if (ok && (await sshBanner(host.port))) return cname;
@@ -116,12 +126,12 @@ async function waitForSite(site) {
 }
 
 async function main() {
-  await preflight();
   const inv = parse(readFileSync(inventoryPath, 'utf8'));
   const hosts = Object.entries(inv.hosts);
+  await preflight(new Set(hosts.map(([, h]) => releaseOf(h))));
   const knownHosts = resolve(dirname(inventoryPath), inv.defaults?.known_hosts ?? '../.cache/demo_known_hosts');
   ensureNetwork(inv.vars?.private_network && !inv.vars.private_network.startsWith('127.') ? inv.vars.private_network : undefined);
-  log(`starting ${hosts.length} host(s): ${hosts.map(([n]) => n).join(', ')}`);
+  log(`starting ${hosts.length} host(s): ${hosts.map(([n, h]) => `${n} (${releaseOf(h)})`).join(', ')}`);
   const containers = await Promise.all(hosts.map(([name, h]) => startHost(name, h)));
   // Host keys read out of band (docker exec), so converge verifies them like any real host's.
   mkdirSync(dirname(knownHosts), { recursive: true });

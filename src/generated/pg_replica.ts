@@ -18,9 +18,9 @@ export interface PgReplicaSpec {
    */
   password: string;
   /**
-   * The local cluster's data directory.
+   * The local cluster's data directory; it depends on the PostgreSQL major version (Debian: /var/lib/postgresql/VERSION/main), so states take it from a per-release table, e.g. "{{ release.postgresql.data_dir }}".
    */
-  data_directory?: string;
+  data_directory: string;
   /**
    * The systemd unit stopped and started around the base backup.
    */

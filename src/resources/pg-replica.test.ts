@@ -4,7 +4,7 @@ import { recorder } from '../../test/unit/apply-recorder.js';
 import { parseReplicaFact, pgReplica } from './pg-replica.js';
 
 const facts = (name: string) => ({ replica: parseReplicaFact(fixture('pg_replica', name).output) });
-const spec = { primary_host: 'pg-primary', user: 'replicator', password: 'canary-repl-pw' };
+const spec = { primary_host: 'pg-primary', user: 'replicator', password: 'canary-repl-pw', data_directory: '/var/lib/postgresql/15/main' };
 const plan = (name: string, s: Parameters<typeof pgReplica.plan>[0] = spec) => pgReplica.plan(s, facts(name), planCtx());
 
 describe('pg_replica facts', () => {

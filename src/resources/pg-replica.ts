@@ -55,7 +55,7 @@ export function parseReplicaFact(text: string): ReplicaFact {
   return { datadir, server: parsePsqlFact<ReplicaServer>(text.slice(nl + 1)) };
 }
 
-const dataDirOf = (spec: PgReplicaSpec) => spec.data_directory ?? '/var/lib/postgresql/15/main';
+const dataDirOf = (spec: PgReplicaSpec) => spec.data_directory;
 const serviceOf = (spec: PgReplicaSpec) => spec.service ?? 'postgresql';
 const primaryOf = (spec: PgReplicaSpec) => `${spec.primary_host}:${spec.primary_port ?? 5432}`;
 

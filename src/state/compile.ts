@@ -57,15 +57,17 @@ function fleetView(inventory: Inventory): unknown[] {
  * Vars may refer to other vars ("hello from {{ host.name }}"): those are
  * rendered here, a few passes deep, as Ansible users expect.
  */
-export function hostVars(host: Host, inventory: Inventory, templates: Templates, facts?: HostFacts): Vars {
+export function hostVars(host: Host, inventory: Inventory, templates: Templates, facts?: HostFacts, treeVars: Vars = {}): Vars {
+  // The state tree's defaults (states/vars.yaml) below every inventory var.
+  const own = { ...treeVars, ...host.vars };
   let vars: Vars = {
-    ...host.vars,
+    ...own,
     // The host's facts (os, architecture, cpus ...: engine/host-facts.ts) beside its name, address and roles.
     host: { ...facts, name: host.name, address: host.address, roles: host.roles },
     fleet: fleetView(inventory),
   };
-  for (let pass = 0; pass < 4 && JSON.stringify(host.vars).includes('{{'); pass++) {
-    const next = { ...vars, ...(templates.renderValue(host.vars, vars, () => ({ file: inventory.file, host: host.name })) as Vars) };
+  for (let pass = 0; pass < 4 && JSON.stringify(own).includes('{{'); pass++) {
+    const next = { ...vars, ...(templates.renderValue(own, vars, () => ({ file: inventory.file, host: host.name })) as Vars) };
     if (JSON.stringify(next) === JSON.stringify(vars)) break;
     vars = next;
   }
@@ -88,7 +90,7 @@ export interface CompiledHost {
 }
 
 export function compileHost(host: Host, inventory: Inventory, tree: StateTree, templates: Templates, cache: EntryCache, stateNames?: string[], facts?: HostFacts): CompiledHost {
-  const vars = hostVars(host, inventory, templates, facts);
+  const vars = hostVars(host, inventory, templates, facts, tree.vars);
   const entries = stateNames ? tree.entries(stateNames, 'apply') : tree.entries(tree.statesFor(host.roles));
   const out: Resource[] = [];
   const dropped = new Set<string>();

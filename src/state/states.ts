@@ -7,6 +7,8 @@ import { InputError, type Where } from '../core/diagnostics.js';
 import type { TopFile } from '../generated/index.js';
 import { assertSchema } from './schemas.js';
 import { formatPath, readYaml, type YamlFile } from './yaml-file.js';
+import { loadTreeVars } from './tree-vars.js';
+import type { Vars } from './template.js';
 
 export interface RawEntry {
   stateName: string;
@@ -29,6 +31,8 @@ export interface StateTree {
   entries(stateNames: string[], named?: string): RawEntry[];
   /** State names a host with these roles gets from the top file. */
   statesFor(roles: string[]): string[];
+  /** Defaults for every host's vars, from vars.yaml beside top.yaml (see tree-vars.ts). */
+  vars: Vars;
   /**
    * Loads every state the top file names, also for roles no targeted host
    * has (validate). Other commands load only the states of the hosts they
@@ -146,7 +150,7 @@ function stateTree(dir: string, top: YamlFile | undefined, roles: Record<string,
     return { src: top!, path: ['roles'] };
   };
   const statesFor = (hostRoles: string[]): string[] => [...new Set([...(roles.all ?? []), ...hostRoles.flatMap((r) => roles[r] ?? [])])];
-  return { dir, top, roles, entries, statesFor, loadAll };
+  return { dir, top, roles, entries, statesFor, loadAll, vars: loadTreeVars(dir) };
 }
 
 /**

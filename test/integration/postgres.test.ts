@@ -54,7 +54,7 @@ const REPLICA_STATE = `
 include: [postgres/server]
 resources:
   standby:
-    pg_replica: { primary_host: ${PRIMARY}, user: replicator, password: "{{ repl_password }}" }
+    pg_replica: { primary_host: ${PRIMARY}, user: replicator, password: "{{ repl_password }}", data_directory: /var/lib/postgresql/15/main }
 `;
 
 /** This machine is shared and often loaded: an apt install of PostgreSQL can take minutes. */

@@ -63,6 +63,7 @@ const expected = (file: string): string | undefined => {
   const rel = relative(ROOT, file);
   if (/^inventories\/[^/]+\.ya?ml$/.test(rel)) return 'inventory.schema.json';
   if (/^states\/(.+\/)?top\.ya?ml$/.test(rel)) return 'top.schema.json';
+  if (/^states\/(.+\/)?vars\.ya?ml$/.test(rel)) return 'vars.schema.json';
   if (/^states\//.test(rel)) return 'state.schema.json';
   return undefined;
 };
