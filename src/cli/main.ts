@@ -7,6 +7,8 @@ import { processRedactor } from '../core/sensitive.js';
 import { graphCommand, showCommand, validateCommand } from './inspect.js';
 import { runCommand, type RunArgs } from './run-command.js';
 import { initCommand } from './init.js';
+import { collectCommand, pullCommand, type CollectArgs, type PullArgs } from './pull-command.js';
+import { DEFAULT_CACHE_DIR, DEFAULT_REPORT_DIR } from '../fleet/pull.js';
 import { factsCommand, type FactsArgs } from './facts-command.js';
 import { mergeCommand, type MergeArgs } from './merge-command.js';
 
@@ -35,7 +37,7 @@ function runOptions<T>(y: Argv<T>) {
     .option('shard', { type: 'string', describe: 'K/N: converge only this controller\'s part of the targeted hosts (stable split by host name); merge the shards\' --json reports with merge-reports' });
 }
 
-export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'facts', 'init', 'merge-reports'];
+export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'facts', 'init', 'merge-reports', 'pull', 'collect-reports'];
 
 export function buildCli(argv: string[]) {
   let code = 0;
@@ -99,7 +101,39 @@ export function buildCli(argv: string[]) {
           .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' }),
       (a) => set(mergeCommand(a as unknown as MergeArgs)),
     )
-    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph, facts, init or merge-reports')
+    .command(
+      'pull',
+      'On a host: fetch the state tree at a revision, converge this host with the local transport, leave its JSON report for collect-reports',
+      (y) =>
+        y
+          .option('repo', { type: 'string', demandOption: true, describe: 'Git URL or path of the repository holding the state tree' })
+          .option('rev', { type: 'string', default: 'main', describe: 'Branch, tag or commit to converge to' })
+          .option('host', { type: 'string', describe: 'This host\'s name in the inventory (default: the hostname)' })
+          .option('inventory', { alias: 'i', type: 'string', default: 'inventory.yaml', describe: 'Inventory file, relative to the repository root' })
+          .option('cache', { type: 'string', default: DEFAULT_CACHE_DIR, describe: 'Where the repository is checked out' })
+          .option('report-dir', { type: 'string', default: DEFAULT_REPORT_DIR, describe: 'Where the JSON report is left (as HOST.json)' })
+          .option('post', { type: 'string', describe: 'Also POST the JSON report to this URL' })
+          .option('check', { type: 'boolean', default: false, describe: 'Plan only: report drift, change nothing' })
+          .option('diff', { type: 'boolean', default: false, describe: 'Show unified diffs of file content' })
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' })
+          .option('json', { type: 'boolean', default: false, describe: 'Machine-readable results on stdout' })
+          .option('wait-lock', { type: 'number', describe: 'Wait up to SECONDS for a push run on this host to finish (default: refuse at once)' })
+          .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: plain)' }),
+      (a) => set(pullCommand(a as unknown as PullArgs)),
+    )
+    .command(
+      'collect-reports',
+      'Fetch the JSON report each targeted host\'s last pull left, over SSH, into a directory for merge-reports',
+      (y) =>
+        common(y)
+          .option('target', { alias: 't', type: 'string', describe: 'Hosts: a role, a host glob, or role:X and not host:Y' })
+          .option('out', { type: 'string', demandOption: true, describe: 'Local directory for the reports (HOST.json)' })
+          .option('report-dir', { type: 'string', default: DEFAULT_REPORT_DIR, describe: 'The report directory on the hosts' })
+          .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'Hosts at once' })
+          .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' }),
+      (a) => set(collectCommand(a as unknown as CollectArgs)),
+    )
+    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph, facts, init, merge-reports, pull or collect-reports')
     .strict()
     .help()
     .version(false)

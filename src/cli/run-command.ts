@@ -12,7 +12,7 @@ import { htmlReport } from '../report/html.js';
 import { markdownReport } from '../report/markdown.js';
 import { writeFileSync } from 'node:fs';
 import { createProgress, type ProgressMode } from '../report/progress.js';
-import { loadContext, type CommonArgs } from './context.js';
+import { loadContext, oneHost, type CommonArgs } from './context.js';
 import { inShard, parseShard } from '../fleet/shard.js';
 
 export interface RunArgs extends CommonArgs {
@@ -50,12 +50,18 @@ export function reportWriter(file: string): (run: RunResult) => void {
   };
 }
 
-export async function runCommand(args: RunArgs): Promise<number> {
+/** How `converge pull` runs a host on itself: that host alone, over the local transport, its report delivered. */
+export interface SelfRun {
+  host: string;
+  deliver(run: RunResult): Promise<void>;
+}
+
+export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number> {
   const writeReport = args.report ? reportWriter(args.report) : undefined;
   // apply STATE... names its states: the top file is not used, nor checked.
   const ctx = loadContext(args, { useTop: !args.stateNames });
   const shard = args.shard === undefined ? undefined : parseShard(args.shard);
-  const hosts = shard ? inShard(ctx.hosts, shard) : ctx.hosts;
+  const hosts = self ? [{ ...oneHost(ctx, self.host), transport: 'local' as const }] : shard ? inShard(ctx.hosts, shard) : ctx.hosts;
   if (shard) process.stderr.write(`shard ${shard.k}/${shard.n}: ${hosts.length} of ${ctx.hosts.length} targeted host(s)\n`);
   // States may branch on host facts: the kept ones, or (first time) read now;
   // the state files themselves are checked before any host is contacted.
@@ -101,6 +107,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     progress.finish();
     if (shard) run.shard = shard;
     writeReport?.(redactRun(run, redactor));
+    await self?.deliver(redactRun(run, redactor));
     if (args.json) process.stdout.write(redactedJson(run, redactor) + '\n');
     else process.stdout.write(summaryLine(run, textOpts) + '\n');
     return exitCode(run);
