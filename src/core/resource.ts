@@ -6,7 +6,19 @@
 import type { Where } from './diagnostics.js';
 import type { ExecResult } from '../transport/transport.js';
 
-/** A read-only sh script whose output a pure parser turns into a fact. */
+/** What a fact query printed and how it ended. */
+export interface QueryOutput {
+  stdout: string;
+  code: number;
+  stderr: string;
+}
+
+/**
+ * A read-only sh script whose output a pure parser turns into a fact. A
+ * query that exits with a code outside `exitCodes`, or whose output the
+ * parser throws on, is an error naming host and query (the resource cannot
+ * be planned), never a silently defaulted fact.
+ */
 export interface FactQuery<T = unknown> {
   /** Identical keys are gathered once per host (e.g. the dpkg package list). */
   key: string;
@@ -17,7 +29,10 @@ export interface FactQuery<T = unknown> {
    * for all its queries (a file's stat and hash is ~700 bytes of sh, a call ~100).
    */
   functions?: string[];
-  parse(stdout: string): T;
+  /** The exit codes that are answers (default [0]): e.g. getent's 2 for "no such entry". */
+  exitCodes?: number[];
+  /** Pure: the fact from the query's stdout (and, for a parser that needs them, its exit code and stderr). */
+  parse(stdout: string, output: QueryOutput): T;
 }
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'replace' | 'run';

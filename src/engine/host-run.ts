@@ -179,7 +179,11 @@ export class HostRun {
 
   private async plan(resources: Resource[], withJournal = false, withHostFacts = false): Promise<Map<Resource, Planned>> {
     const requests = this.factRequests(resources, withJournal, withHostFacts);
-    const { facts, unavailable } = await gatherFacts(this.transport, requests);
+    const { facts, unavailable, failed } = await gatherFacts(this.transport, requests);
+    for (const owner of [JOURNAL, HOST_FACTS] as const) {
+      const why = failed.get(owner);
+      if (why) throw new HostError(why, 'the query is converge\'s own: run `converge facts` on the host and report the error');
+    }
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
@@ -190,6 +194,11 @@ export class HostRun {
       const missing = unavailable.get(r);
       if (missing) {
         out.set(r, { facts: {}, changes: [], error: { message: `cannot plan: ${missing}`, hint: 'a runas user must exist before its resources run: manage the user and require it' }, unavailable: true });
+        continue;
+      }
+      const why = failed.get(r);
+      if (why) {
+        out.set(r, { facts: {}, changes: [], error: { message: `cannot plan: ${why}`, hint: 'the query reads the host without changing it: run its script there by hand to see why it fails' } });
         continue;
       }
       const f = facts.get(r)!;

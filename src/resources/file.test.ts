@@ -44,8 +44,8 @@ describe('file facts', () => {
     const batched = splitBatch(execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok') }).toString(), queries, 'tok');
     for (const [i, { path, hash, fetch }] of cases.entries()) {
       const alone = execFileSync('/bin/sh', ['-c', `exec 2>/dev/null\nLC_ALL=C; export LC_ALL\n${fileFactScript(path, hash, fetch)}`]).toString();
-      expect(batched.get(`q${i}`), `${path} ${hash} ${fetch}`).toBe(alone);
-      expect(batched.get(`q${i}`)).toContain('type=');
+      expect(batched.get(`q${i}`), `${path} ${hash} ${fetch}`).toEqual({ stdout: alone, code: 0, stderr: '' });
+      expect(batched.get(`q${i}`)!.stdout).toContain('type=');
     }
   });
 });

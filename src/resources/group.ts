@@ -26,7 +26,7 @@ export const group: ResourceType<GroupSpec> = {
   kind: 'group',
   id: (spec) => `group:${spec.name}`,
 
-  facts: (spec) => ({ group: { key: `group:${spec.name}`, script: `getent group ${shq(spec.name)}`, parse: parseGroupEntry } }),
+  facts: (spec) => ({ group: { key: `group:${spec.name}`, script: `getent group ${shq(spec.name)}`, exitCodes: [0, 2], parse: parseGroupEntry } }),
 
   plan(spec, facts) {
     const g = facts.group as GroupFacts;

@@ -59,7 +59,7 @@ export function userFactScript(spec: UserSpec): string {
   if (managesSudo(spec)) lines.push('echo "[sudoers]"', `(\n${fileFactScript(sudoersPath(spec.name), undefined, false)}\n)`);
   // Last: the file's own lines follow, whatever they look like.
   if (spec.ssh_keys) {
-    lines.push('echo "[authorized_keys]"', 'k="$h/.ssh/authorized_keys"', '[ ! -L "$h/.ssh" ] && [ -f "$k" ] && [ ! -L "$k" ] && cat "$k"');
+    lines.push('echo "[authorized_keys]"', 'k="$h/.ssh/authorized_keys"', 'if [ ! -L "$h/.ssh" ] && [ -f "$k" ] && [ ! -L "$k" ]; then cat "$k"; fi');
   }
   return lines.filter(Boolean).join('\n');
 }

@@ -10,7 +10,7 @@ import { FIXTURES, planCtx } from './fixtures.js';
 
 export interface Scenario<S> {
   spec: S;
-  facts: Record<string, { command: string; output: string }>;
+  facts: Record<string, { command: string; output: string; code?: number; stderr?: string }>;
 }
 
 /** The state tree resolve() reads `source` files from. */
@@ -33,7 +33,10 @@ export function planInput<S>(type: ResourceType<S>, name: string): { spec: S; fa
   for (const [fact, q] of Object.entries(type.facts(spec, planCtx()))) {
     const captured = sc.facts[fact];
     if (captured?.command !== q.script) throw new Error(`fixture ${type.kind}/${name} (${fact}) is stale: re-capture it with test/fixtures/capture.mjs`);
-    facts[fact] = q.parse(captured.output);
+    // Fixtures captured before exit codes were recorded ran with exit 0: a failed query was an error then too.
+    const out = { stdout: captured.output, code: captured.code ?? 0, stderr: captured.stderr ?? '' };
+    if (!(q.exitCodes ?? [0]).includes(out.code)) throw new Error(`fixture ${type.kind}/${name} (${fact}) records a failed query (exit ${out.code}): ${out.stderr}`);
+    facts[fact] = q.parse(out.stdout, out);
   }
   return { spec, facts };
 }
