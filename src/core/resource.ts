@@ -97,7 +97,7 @@ export interface CompileContext {
   where: Where;
 }
 
-export interface ResourceType<S = any> {
+interface ResourceBase<S> {
   kind: string;
   /** Turn the rendered spec into a self-contained one (e.g. template -> content). Runs on the controller. */
   resolve?(spec: S, ctx: CompileContext): S;
@@ -113,19 +113,31 @@ export interface ResourceType<S = any> {
   /** Pure: what must change for the host to match the spec. Empty means in sync. */
   plan(spec: S, facts: Facts, ctx: PlanContext): Change[];
   apply(spec: S, changes: Change[], facts: Facts, ctx: ApplyContext): Promise<void>;
+}
+
+/** A type that reacts when a resource it watches changed (restart a service, run a command). */
+export interface Watchable<S> {
   /**
    * What this resource does when a resource it watches (or names in
-   * onchanges) changed: restart a service, run a command. `applied` is what
-   * its own apply just did, so a service that was just started is not
-   * restarted again. Returns what it did, or undefined when nothing was needed.
+   * onchanges) changed. `applied` is what its own apply just did, so a
+   * service that was just started is not restarted again. Returns what it
+   * did, or undefined when nothing was needed.
    */
-  onWatch?(spec: S, facts: Facts, applied: Change[], ctx: ApplyContext): Promise<string | undefined>;
+  onWatch(spec: S, facts: Facts, applied: Change[], ctx: ApplyContext): Promise<string | undefined>;
   /** The verb check mode reports for onWatch: "restart", "reload", "run". */
-  watchVerb?(spec: S): string;
-  /**
-   * Resources of one group are applied together in one step (all package
-   * installs of a host in one apt transaction).
-   */
-  group?: string;
-  applyGroup?(items: { spec: S; changes: Change[]; facts: Facts }[], ctx: ApplyContext): Promise<void>;
+  watchVerb(spec: S): string;
 }
+
+/**
+ * A type whose resources of one group are applied together in one step (all
+ * package installs of a host in one apt transaction).
+ */
+export interface Groupable<S> {
+  group: string;
+  applyGroup(items: { spec: S; changes: Change[]; facts: Facts }[], ctx: ApplyContext): Promise<void>;
+}
+
+/** All of a capability, or none of it: a type cannot be half watchable. */
+type AllOrNone<T> = T | { [K in keyof T]?: never };
+
+export type ResourceType<S = any> = ResourceBase<S> & AllOrNone<Watchable<S>> & AllOrNone<Groupable<S>>;

@@ -316,7 +316,7 @@ export class HostRun {
       if (up.anyChanged) p = (await this.plan([r])).get(r)!;
       if (p.error) return this.record(r, 'failed', p.error.message, started, { hint: p.error.hint, where: r.where });
       if (p.changes.length) {
-        if (r.type.group && r.type.applyGroup) return await this.applyGroup(r, p, ctx, started);
+        if (r.type.group) return await this.applyGroup(r, p, ctx, started);
         await r.type.apply(r.spec, p.changes, p.facts, ctx);
         const failure = await this.verify([r]);
         if (failure.has(r)) return this.record(r, 'failed', failure.get(r)!, started, { changes: p.changes, where: r.where });
