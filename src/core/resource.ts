@@ -49,8 +49,13 @@ export interface Change {
   diff?: string;
 }
 
-/** Facts are named per resource: facts(spec) returns { name: query }, plan gets { name: parsed }. */
-export type FactQueries = Record<string, FactQuery>;
+/**
+ * Facts are named per resource: facts(spec) returns { name: query }, plan
+ * gets { name: parsed }. A type names its facts' types (F), so plan reads
+ * them without casts: `FactQueries<{ stat: PathStat }>` must hold a
+ * FactQuery<PathStat> under `stat`.
+ */
+export type FactQueries<F = Record<string, unknown>> = { [K in keyof F]: FactQuery<F[K]> };
 export type Facts = Record<string, unknown>;
 
 export interface HostInfo {
@@ -97,7 +102,7 @@ export interface CompileContext {
   where: Where;
 }
 
-interface ResourceBase<S> {
+interface ResourceBase<S, F> {
   kind: string;
   /** Turn the rendered spec into a self-contained one (e.g. template -> content). Runs on the controller. */
   resolve?(spec: S, ctx: CompileContext): S;
@@ -109,21 +114,21 @@ interface ResourceBase<S> {
   id?(spec: S): string;
   /** Natural ids this resource must come after when they are managed (parent dir, owner, package). */
   implicitAfter?(spec: S): string[];
-  facts(spec: S, ctx: PlanContext): FactQueries;
+  facts(spec: S, ctx: PlanContext): FactQueries<F>;
   /** Pure: what must change for the host to match the spec. Empty means in sync. */
-  plan(spec: S, facts: Facts, ctx: PlanContext): Change[];
-  apply(spec: S, changes: Change[], facts: Facts, ctx: ApplyContext): Promise<void>;
+  plan(spec: S, facts: F, ctx: PlanContext): Change[];
+  apply(spec: S, changes: Change[], facts: F, ctx: ApplyContext): Promise<void>;
 }
 
 /** A type that reacts when a resource it watches changed (restart a service, run a command). */
-export interface Watchable<S> {
+export interface Watchable<S, F> {
   /**
    * What this resource does when a resource it watches (or names in
    * onchanges) changed. `applied` is what its own apply just did, so a
    * service that was just started is not restarted again. Returns what it
    * did, or undefined when nothing was needed.
    */
-  onWatch(spec: S, facts: Facts, applied: Change[], ctx: ApplyContext): Promise<string | undefined>;
+  onWatch(spec: S, facts: F, applied: Change[], ctx: ApplyContext): Promise<string | undefined>;
   /** The verb check mode reports for onWatch: "restart", "reload", "run". */
   watchVerb(spec: S): string;
 }
@@ -132,12 +137,13 @@ export interface Watchable<S> {
  * A type whose resources of one group are applied together in one step (all
  * package installs of a host in one apt transaction).
  */
-export interface Groupable<S> {
+export interface Groupable<S, F> {
   group: string;
-  applyGroup(items: { spec: S; changes: Change[]; facts: Facts }[], ctx: ApplyContext): Promise<void>;
+  applyGroup(items: { spec: S; changes: Change[]; facts: F }[], ctx: ApplyContext): Promise<void>;
 }
 
 /** All of a capability, or none of it: a type cannot be half watchable. */
 type AllOrNone<T> = T | { [K in keyof T]?: never };
 
-export type ResourceType<S = any> = ResourceBase<S> & AllOrNone<Watchable<S>> & AllOrNone<Groupable<S>>;
+/** S: the spec; F: its facts by name (the registry holds types of any spec and facts). */
+export type ResourceType<S = any, F = any> = ResourceBase<S, F> & AllOrNone<Watchable<S, F>> & AllOrNone<Groupable<S, F>>;

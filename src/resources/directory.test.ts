@@ -69,6 +69,6 @@ describe('directory identity', () => {
   it('is the path without trailing slashes, after managed parents and its owner and group', () => {
     expect(directory.id!({ path: '/srv/app/' })).toBe('directory:/srv/app');
     expect(directory.id!({ path: '/' })).toBe('directory:/');
-    expect(directory.implicitAfter!({ path: '/srv/app/data', owner: 'app', group: 'www' })).toEqual(['directory:/', 'directory:/srv', 'directory:/srv/app', 'user:app', 'group:www']);
+    expect(directory.implicitAfter!({ path: '/srv/app/data', owner: 'app', group: 'www' })).toEqual(['directory:/srv/app', 'directory:/srv', 'user:app', 'group:www']);
   });
 });
