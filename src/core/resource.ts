@@ -6,7 +6,19 @@
 import type { Where } from './diagnostics.js';
 import type { ExecResult } from '../transport/transport.js';
 
-/** A read-only sh script whose output a pure parser turns into a fact. */
+/** What a fact query printed and how it ended. */
+export interface QueryOutput {
+  stdout: string;
+  code: number;
+  stderr: string;
+}
+
+/**
+ * A read-only sh script whose output a pure parser turns into a fact. A
+ * query that exits with a code outside `exitCodes`, or whose output the
+ * parser throws on, is an error naming host and query (the resource cannot
+ * be planned), never a silently defaulted fact.
+ */
 export interface FactQuery<T = unknown> {
   /** Identical keys are gathered once per host (e.g. the dpkg package list). */
   key: string;
@@ -17,7 +29,10 @@ export interface FactQuery<T = unknown> {
    * for all its queries (a file's stat and hash is ~700 bytes of sh, a call ~100).
    */
   functions?: string[];
-  parse(stdout: string): T;
+  /** The exit codes that are answers (default [0]): e.g. getent's 2 for "no such entry". */
+  exitCodes?: number[];
+  /** Pure: the fact from the query's stdout (and, for a parser that needs them, its exit code and stderr). */
+  parse(stdout: string, output: QueryOutput): T;
 }
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'replace' | 'run';
@@ -34,8 +49,13 @@ export interface Change {
   diff?: string;
 }
 
-/** Facts are named per resource: facts(spec) returns { name: query }, plan gets { name: parsed }. */
-export type FactQueries = Record<string, FactQuery>;
+/**
+ * Facts are named per resource: facts(spec) returns { name: query }, plan
+ * gets { name: parsed }. A type names its facts' types (F), so plan reads
+ * them without casts: `FactQueries<{ stat: PathStat }>` must hold a
+ * FactQuery<PathStat> under `stat`.
+ */
+export type FactQueries<F = Record<string, unknown>> = { [K in keyof F]: FactQuery<F[K]> };
 export type Facts = Record<string, unknown>;
 
 export interface HostInfo {
@@ -82,7 +102,7 @@ export interface CompileContext {
   where: Where;
 }
 
-export interface ResourceType<S = any> {
+interface ResourceBase<S, F> {
   kind: string;
   /** Turn the rendered spec into a self-contained one (e.g. template -> content). Runs on the controller. */
   resolve?(spec: S, ctx: CompileContext): S;
@@ -94,23 +114,36 @@ export interface ResourceType<S = any> {
   id?(spec: S): string;
   /** Natural ids this resource must come after when they are managed (parent dir, owner, package). */
   implicitAfter?(spec: S): string[];
-  facts(spec: S, ctx: PlanContext): FactQueries;
+  facts(spec: S, ctx: PlanContext): FactQueries<F>;
   /** Pure: what must change for the host to match the spec. Empty means in sync. */
-  plan(spec: S, facts: Facts, ctx: PlanContext): Change[];
-  apply(spec: S, changes: Change[], facts: Facts, ctx: ApplyContext): Promise<void>;
+  plan(spec: S, facts: F, ctx: PlanContext): Change[];
+  apply(spec: S, changes: Change[], facts: F, ctx: ApplyContext): Promise<void>;
+}
+
+/** A type that reacts when a resource it watches changed (restart a service, run a command). */
+export interface Watchable<S, F> {
   /**
    * What this resource does when a resource it watches (or names in
-   * onchanges) changed: restart a service, run a command. `applied` is what
-   * its own apply just did, so a service that was just started is not
-   * restarted again. Returns what it did, or undefined when nothing was needed.
+   * onchanges) changed. `applied` is what its own apply just did, so a
+   * service that was just started is not restarted again. Returns what it
+   * did, or undefined when nothing was needed.
    */
-  onWatch?(spec: S, facts: Facts, applied: Change[], ctx: ApplyContext): Promise<string | undefined>;
+  onWatch(spec: S, facts: F, applied: Change[], ctx: ApplyContext): Promise<string | undefined>;
   /** The verb check mode reports for onWatch: "restart", "reload", "run". */
-  watchVerb?(spec: S): string;
-  /**
-   * Resources of one group are applied together in one step (all package
-   * installs of a host in one apt transaction).
-   */
-  group?: string;
-  applyGroup?(items: { spec: S; changes: Change[]; facts: Facts }[], ctx: ApplyContext): Promise<void>;
+  watchVerb(spec: S): string;
 }
+
+/**
+ * A type whose resources of one group are applied together in one step (all
+ * package installs of a host in one apt transaction).
+ */
+export interface Groupable<S, F> {
+  group: string;
+  applyGroup(items: { spec: S; changes: Change[]; facts: F }[], ctx: ApplyContext): Promise<void>;
+}
+
+/** All of a capability, or none of it: a type cannot be half watchable. */
+type AllOrNone<T> = T | { [K in keyof T]?: never };
+
+/** S: the spec; F: its facts by name (the registry holds types of any spec and facts). */
+export type ResourceType<S = any, F = any> = ResourceBase<S, F> & AllOrNone<Watchable<S, F>> & AllOrNone<Groupable<S, F>>;

@@ -3,8 +3,8 @@
 // costs one round trip per host whatever the number of resources.
 
 import { randomBytes } from 'node:crypto';
-import { HostError } from '../core/diagnostics.js';
-import type { FactQueries, FactQuery, Facts } from '../core/resource.js';
+import { errorMessage, HostError } from '../core/diagnostics.js';
+import type { FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
 import { marker } from '../core/shell.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -13,24 +13,30 @@ export interface FactRequest<R> {
   queries: FactQueries;
 }
 
-/** One script that runs each query in a subshell between markers. */
+/**
+ * One script that runs each query in a subshell between markers and prints,
+ * after its end marker, the query's exit code and what it wrote to stderr:
+ * a query that failed is told apart from one that found nothing.
+ */
 export function batchScript(queries: FactQuery[], token: string): string {
   // Parts joined once into one flat string: `+=` makes a tree of partial
   // strings (six nodes per query) that every host keeps while its exec is in flight.
-  const end = `printf '\\n%s\\n' '${marker(token, 'end')}'\n`;
-  const parts = ['exec 2>/dev/null\nLC_ALL=C; export LC_ALL\n'];
+  // fd 3 is the batch's stdout: inside $(...) the query's stdout goes there and its stderr into $err.
+  const end = `printf '\\n%s %s\\n%s\\n%s\\n' '${marker(token, 'end')}' "$rc" "$err" '${marker(token, 'stderr-end')}'\n`;
+  const parts = ['exec 3>&1\nLC_ALL=C; export LC_ALL\n'];
   for (const f of new Set(queries.flatMap((q) => q.functions ?? []))) parts.push(f, '\n');
   for (const q of queries) {
     // stdin is the batch itself: a query must never read (and swallow) the rest of it
-    parts.push("printf '%s\\n' '", marker(token, q.key), "'\n(\n", q.script, '\n) </dev/null\n', end);
+    parts.push("printf '%s\\n' '", marker(token, q.key), "'\nerr=$( (\n", q.script, '\n) </dev/null 2>&1 1>&3 3>&- ); rc=$?\n', end);
   }
   return parts.join('');
 }
 
-/** Split a batch's output back into raw text per query key. */
-export function splitBatch(stdout: string, queries: FactQuery[], token: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const end = `\n${marker(token, 'end')}\n`;
+/** Split a batch's output back into each query's stdout, exit code and stderr, by query key. */
+export function splitBatch(stdout: string, queries: FactQuery[], token: string): Map<string, QueryOutput> {
+  const out = new Map<string, QueryOutput>();
+  const end = `\n${marker(token, 'end')} `;
+  const errEnd = `\n${marker(token, 'stderr-end')}\n`;
   let pos = 0;
   for (const q of queries) {
     const start = `${marker(token, q.key)}\n`;
@@ -38,10 +44,24 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
     if (s < 0) break;
     const e = stdout.indexOf(end, s + start.length);
     if (e < 0) break;
-    out.set(q.key, stdout.slice(s + start.length, e));
-    pos = e + end.length;
+    const nl = stdout.indexOf('\n', e + end.length);
+    const ee = stdout.indexOf(errEnd, nl);
+    if (nl < 0 || ee < 0) break;
+    out.set(q.key, { stdout: stdout.slice(s + start.length, e), code: Number(stdout.slice(e + end.length, nl)), stderr: stdout.slice(nl + 1, ee) });
+    pos = ee + errEnd.length;
   }
   return out;
+}
+
+/** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
+function queryFailure(host: string, q: FactQuery, out: QueryOutput, parsed: () => unknown): { value?: unknown; error?: string } {
+  const err = out.stderr.trim() ? `: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}` : '';
+  if (!(q.exitCodes ?? [0]).includes(out.code)) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${err}` };
+  try {
+    return { value: parsed() };
+  } catch (e) {
+    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${err}` };
+  }
 }
 
 export interface Gathered<R> {
@@ -51,6 +71,8 @@ export interface Gathered<R> {
    * is about to create): they are planned once that user exists.
    */
   unavailable: Map<R, string>;
+  /** Owners one of whose queries failed or could not be parsed: why, naming host and query. */
+  failed: Map<R, string>;
 }
 
 /** The deduplicated queries of some requests, per run-as user: one batch script each. */
@@ -72,7 +94,7 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
   const byUser = factBatches(requests);
   const token = newToken();
   /** Per run-as user: the raw output of each query key, then its parsed facts. */
-  const raw = new Map<string, Map<string, string>>();
+  const raw = new Map<string, Map<string, QueryOutput>>();
   const failedUsers = new Map<string, string>();
   await Promise.all(
     [...byUser].map(async ([user, queries]) => {
@@ -87,8 +109,8 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
       raw.set(user, parts);
     }),
   );
-  const parsed = new Map<string, Map<string, unknown>>();
-  const result: Gathered<R> = { facts: new Map(), unavailable: new Map() };
+  const parsed = new Map<string, Map<string, { value?: unknown; error?: string }>>();
+  const result: Gathered<R> = { facts: new Map(), unavailable: new Map(), failed: new Map() };
   for (const { owner, queries } of requests) {
     const facts: Facts = {};
     for (const name in queries) {
@@ -101,10 +123,18 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
       }
       let byKey = parsed.get(user);
       if (!byKey) parsed.set(user, (byKey = new Map()));
-      if (!byKey.has(q.key)) byKey.set(q.key, q.parse(raw.get(user)?.get(q.key) ?? ''));
-      facts[name] = byKey.get(q.key);
+      if (!byKey.has(q.key)) {
+        const out = raw.get(user)!.get(q.key)!;
+        byKey.set(q.key, queryFailure(transport.hostName, q, out, () => q.parse(out.stdout, out)));
+      }
+      const { value, error } = byKey.get(q.key)!;
+      if (error) {
+        result.failed.set(owner, error);
+        break;
+      }
+      facts[name] = value;
     }
-    if (!result.unavailable.has(owner)) result.facts.set(owner, facts);
+    if (!result.unavailable.has(owner) && !result.failed.has(owner)) result.facts.set(owner, facts);
   }
   return result;
 }

@@ -179,7 +179,11 @@ export class HostRun {
 
   private async plan(resources: Resource[], withJournal = false, withHostFacts = false): Promise<Map<Resource, Planned>> {
     const requests = this.factRequests(resources, withJournal, withHostFacts);
-    const { facts, unavailable } = await gatherFacts(this.transport, requests);
+    const { facts, unavailable, failed } = await gatherFacts(this.transport, requests);
+    for (const owner of [JOURNAL, HOST_FACTS] as const) {
+      const why = failed.get(owner);
+      if (why) throw new HostError(why, 'the query is converge\'s own: run `converge facts` on the host and report the error');
+    }
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
@@ -190,6 +194,11 @@ export class HostRun {
       const missing = unavailable.get(r);
       if (missing) {
         out.set(r, { facts: {}, changes: [], error: { message: `cannot plan: ${missing}`, hint: 'a runas user must exist before its resources run: manage the user and require it' }, unavailable: true });
+        continue;
+      }
+      const why = failed.get(r);
+      if (why) {
+        out.set(r, { facts: {}, changes: [], error: { message: `cannot plan: ${why}`, hint: 'the query reads the host without changing it: run its script there by hand to see why it fails' } });
         continue;
       }
       const f = facts.get(r)!;
@@ -307,7 +316,7 @@ export class HostRun {
       if (up.anyChanged) p = (await this.plan([r])).get(r)!;
       if (p.error) return this.record(r, 'failed', p.error.message, started, { hint: p.error.hint, where: r.where });
       if (p.changes.length) {
-        if (r.type.group && r.type.applyGroup) return await this.applyGroup(r, p, ctx, started);
+        if (r.type.group) return await this.applyGroup(r, p, ctx, started);
         await r.type.apply(r.spec, p.changes, p.facts, ctx);
         const failure = await this.verify([r]);
         if (failure.has(r)) return this.record(r, 'failed', failure.get(r)!, started, { changes: p.changes, where: r.where });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { recorder } from '../../test/unit/apply-recorder.js';
+import { recorder, unread } from '../../test/unit/apply-recorder.js';
 import { FIXTURES, fixture, planCtx } from '../../test/unit/fixtures.js';
 import type { AptRepoSpec } from '../generated/index.js';
 import { aptRepo, armorPublicKey, indexed, indexScript, keyPath, normalizeKey, parseIndex, renderSources, sourcesPath } from './apt-repo.js';
@@ -122,7 +122,7 @@ describe('apt_repo apply', () => {
   it('writes the key before the sources file, then refreshes only this repository', async () => {
     const rec = recorder();
     const changes = aptRepo.plan(spec, { key: { type: 'absent' }, sources: { type: 'absent' }, index: [] }, planCtx());
-    await aptRepo.apply(spec, changes, {}, rec.ctx);
+    await aptRepo.apply(spec, changes, unread(), rec.ctx);
     const [key, sources, update] = rec.commands;
     expect([key.stdin, sources.stdin]).toEqual([KEY_ASC, renderSources(spec)]);
     expect(key.script).toContain('p=/etc/apt/keyrings/convtest.asc');
@@ -135,13 +135,13 @@ describe('apt_repo apply', () => {
   it('reports a refresh that apt refused with apt\'s own error lines', async () => {
     const out = 'Err:1 file:/srv/repo stable InRelease\nW: GPG error: file:/srv/repo stable InRelease: NO_PUBKEY 70CF098F5EA28CEF\nE: The repository \'file:/srv/repo stable InRelease\' is not signed.\n';
     const rec = recorder((cmd) => (cmd.script.startsWith('apt-get') ? { code: 100, stdout: out } : {}));
-    await expect(aptRepo.apply(spec, [{ path: 'index', action: 'run' }], {}, rec.ctx)).rejects.toThrow(
+    await expect(aptRepo.apply(spec, [{ path: 'index', action: 'run' }], unread(), rec.ctx)).rejects.toThrow(
       /apt-get update of repository convtest failed \(exit 100\): W: GPG error: .*NO_PUBKEY 70CF098F5EA28CEF \/ E: The repository .* is not signed/,
     );
   });
   it('absent removes key and sources file', async () => {
     const rec = recorder();
-    await aptRepo.apply({ name: 'convtest', ensure: 'absent' }, [{ path: 'sources', action: 'delete' }], {}, rec.ctx);
+    await aptRepo.apply({ name: 'convtest', ensure: 'absent' }, [{ path: 'sources', action: 'delete' }], unread(), rec.ctx);
     expect(rec.scripts()).toEqual(['rm -f /etc/apt/keyrings/convtest.asc /etc/apt/sources.list.d/convtest.sources']);
   });
 });

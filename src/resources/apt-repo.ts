@@ -117,7 +117,7 @@ export function parseIndex(out: string): string[] {
 /** Every URI x suite has its index on disk (apt normalizes the URIs it prints, so they are counted, not compared). */
 export const indexed = (spec: AptRepoSpec, fetched: string[]): boolean => fetched.length >= spec.uris!.length * spec.suites!.length;
 
-export const aptRepo: ResourceType<AptRepoSpec> = {
+export const aptRepo: ResourceType<AptRepoSpec, { key: FileFacts; sources: FileFacts; index: string[] }> = {
   kind: 'apt_repo',
   id: (spec) => `apt_repo:${spec.name}`,
   implicitAfter: () => [`directory:${SOURCES_DIR}`, `directory:${KEYRINGS_DIR}`],
@@ -160,10 +160,10 @@ export const aptRepo: ResourceType<AptRepoSpec> = {
 
   plan(spec, facts) {
     const fs = files(spec);
-    const stats = [facts.key as FileFacts, facts.sources as FileFacts];
+    const stats = [facts.key, facts.sources];
     if (spec.ensure === 'absent') return managedFileRemovals(fs, stats);
     const changes = fs.flatMap((f, i) => managedFileChanges(f, stats[i]));
-    const fetched = indexed(spec, facts.index as string[]);
+    const fetched = indexed(spec, facts.index);
     if (changes.length || !fetched) {
       changes.push({ path: 'index', action: 'run', before: fetched ? 'fetched' : 'not fetched', after: 'apt-get update of this repository only' });
     }

@@ -70,10 +70,10 @@ describe('planCmd', () => {
 describe('cmd resource', () => {
   it('runs its guards as runas, keyed by everything they depend on', () => {
     const ctx = { host: { name: 'h', sshPort: 22, loginUser: 'root' }, sensitive: false, statesDir: '/s' };
-    const q = cmd.facts({ run: 'x', runas: 'app', creates: '/x' }, ctx).guards;
+    const q = cmd.facts({ run: 'x', runas: 'app', creates: '/x' }, ctx).guards!;
     expect(q.runAs).toBe('app');
-    expect(q.key).not.toBe(cmd.facts({ run: 'x', runas: 'app', creates: '/y' }, ctx).guards.key);
-    expect(q.key).toBe(cmd.facts({ run: 'other command', runas: 'app', creates: '/x' }, ctx).guards.key);
+    expect(q.key).not.toBe(cmd.facts({ run: 'x', runas: 'app', creates: '/y' }, ctx).guards?.key);
+    expect(q.key).toBe(cmd.facts({ run: 'other command', runas: 'app', creates: '/x' }, ctx).guards?.key);
   });
 
   it('comes after its runas user and its cwd', () => {

@@ -87,23 +87,26 @@ async function runCommand(spec: CmdSpec, ctx: ApplyContext): Promise<void> {
   await ctx.run({ script, stdin: `${envExports(spec.env)}${spec.run}\n`, runAs: spec.runas }, `running "${label(spec.run)}"`);
 }
 
-export const cmd: ResourceType<CmdSpec> = {
+/** A command without guards reads nothing. */
+type CmdFacts = { guards?: GuardFacts };
+
+export const cmd: ResourceType<CmdSpec, CmdFacts> = {
   kind: 'cmd',
   implicitAfter: (spec) => [...(spec.runas ? [`user:${spec.runas}`] : []), ...(spec.cwd ? [`directory:${spec.cwd.replace(/\/+$/, '') || '/'}`] : [])],
 
-  facts(spec): FactQueries {
+  facts(spec): FactQueries<CmdFacts> {
     if (!hasGuards(spec)) return {};
     const { runas, cwd, env, creates, unless, onlyif } = spec;
     return { guards: { key: `cmd-guards:${sha256(JSON.stringify([runas, cwd, env, creates, unless, onlyif]))}`, runAs: runas, script: guardScript(spec), parse: parseGuards } };
   },
 
-  plan: (spec, facts) => planCmd(spec, facts.guards as GuardFacts),
+  plan: (spec, facts) => planCmd(spec, facts.guards ?? {}),
 
   apply: (spec, _changes, _facts, ctx) => runCommand(spec, ctx),
 
   async onWatch(spec, facts, applied, ctx) {
     // Guards decide even when triggered (as in Salt); a run its own apply just made is not repeated.
-    if (applied.length || (hasGuards(spec) && !guardSaysRun(facts.guards as GuardFacts))) return undefined;
+    if (applied.length || (hasGuards(spec) && !guardSaysRun(facts.guards ?? {}))) return undefined;
     await runCommand(spec, ctx);
     return 'ran';
   },

@@ -6,7 +6,7 @@ import { shq } from '../core/shell.js';
 import type { DirectorySpec } from '../generated/index.js';
 import { metadataChanges, metadataScript, pathImplicitAfter, statQuery, type PathStat } from './fs-common.js';
 
-export const directory: ResourceType<DirectorySpec> = {
+export const directory: ResourceType<DirectorySpec, { stat: PathStat }> = {
   kind: 'directory',
   id: (spec) => `directory:${spec.path.replace(/\/+$/, '') || '/'}`,
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
@@ -14,7 +14,7 @@ export const directory: ResourceType<DirectorySpec> = {
   facts: (spec) => ({ stat: statQuery(spec.path) }),
 
   plan(spec, facts) {
-    const st = facts.stat as PathStat;
+    const st = facts.stat;
     if (spec.ensure === 'absent') return st.type === 'absent' ? [] : [{ path: 'directory', action: 'delete', before: st.type }];
     if (st.type !== 'absent' && st.type !== 'directory') {
       throw new HostError(`${spec.path} is a ${st.type}, not a directory`, 'remove it by hand or manage the path as a file');

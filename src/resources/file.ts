@@ -140,7 +140,7 @@ function readSource(source: string, ctx: CompileContext): SourceContent {
   }
 }
 
-export const file: ResourceType<ResolvedFileSpec> = {
+export const file: ResourceType<ResolvedFileSpec, { file: FileFacts }> = {
   kind: 'file',
   id: (spec) => `file:${spec.path}`,
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
@@ -161,7 +161,7 @@ export const file: ResourceType<ResolvedFileSpec> = {
   },
 
   plan(spec, facts, ctx) {
-    const f = facts.file as FileFacts;
+    const f = facts.file;
     if (spec.ensure === 'absent') return f.type === 'absent' ? [] : [{ path: 'file', action: 'delete', before: f.type }];
     if (f.type === 'directory' || f.type === 'other') {
       throw new HostError(`${spec.path} is a ${f.type}, not a file`, 'remove it by hand or manage that path with the matching resource type');

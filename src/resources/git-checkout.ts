@@ -159,7 +159,7 @@ function checkoutScript(spec: GitCheckoutSpec, target: Target): string {
   ].join('\n');
 }
 
-export const gitCheckout: ResourceType<GitCheckoutSpec> = {
+export const gitCheckout: ResourceType<GitCheckoutSpec, { checkout: CheckoutFacts }> = {
   kind: 'git_checkout',
   id: (spec) => `git_checkout:${spec.path.replace(/\/+$/, '')}`,
   // Its directory and owner, and git when managed.
@@ -169,10 +169,10 @@ export const gitCheckout: ResourceType<GitCheckoutSpec> = {
     checkout: { key: `git:${spec.path}:${spec.remote}:${spec.rev}`, runAs: spec.user, script: checkoutFactScript(spec), parse: parseCheckoutFacts },
   }),
 
-  plan: (spec, facts) => planCheckout(spec, facts.checkout as CheckoutFacts),
+  plan: (spec, facts) => planCheckout(spec, facts.checkout),
 
   async apply(spec, changes, facts, ctx) {
-    const f = facts.checkout as CheckoutFacts;
+    const f = facts.checkout;
     if (changes.some((c) => c.path === 'checkout')) await ctx.run({ script: handOverDirScript(spec.path, owner(spec)) }, `creating ${spec.path} for ${owner(spec)}`);
     await ctx.run({ script: checkoutScript(spec, targetOf(spec, f)), runAs: spec.user }, `checking out ${spec.rev} in ${spec.path} as ${owner(spec)}`);
   },

@@ -22,14 +22,14 @@ function describe(spec: GroupSpec): string {
   return extra.length ? `${spec.name} (${extra.join(', ')})` : spec.name;
 }
 
-export const group: ResourceType<GroupSpec> = {
+export const group: ResourceType<GroupSpec, { group: GroupFacts }> = {
   kind: 'group',
   id: (spec) => `group:${spec.name}`,
 
-  facts: (spec) => ({ group: { key: `group:${spec.name}`, script: `getent group ${shq(spec.name)}`, parse: parseGroupEntry } }),
+  facts: (spec) => ({ group: { key: `group:${spec.name}`, script: `getent group ${shq(spec.name)}`, exitCodes: [0, 2], parse: parseGroupEntry } }),
 
   plan(spec, facts) {
-    const g = facts.group as GroupFacts;
+    const g = facts.group;
     if (spec.ensure === 'absent') return g.exists ? [{ path: 'group', action: 'delete', before: spec.name }] : [];
     if (!g.exists) return [{ path: 'group', action: 'create', after: describe(spec) }];
     // `system` only picks the gid range at creation; an existing group keeps its kind.

@@ -81,7 +81,7 @@ function currentText(spec: LineSpec, f: FileFacts): string | undefined {
   return f.content.toString();
 }
 
-export const line: ResourceType<LineSpec> = {
+export const line: ResourceType<LineSpec, { file: FileFacts }> = {
   kind: 'line',
   id: (spec) => `line:${spec.path}:${spec.key ?? spec.match ?? spec.line}`,
   implicitAfter: (spec) => pathImplicitAfter(spec.path, {}),
@@ -106,7 +106,7 @@ export const line: ResourceType<LineSpec> = {
   facts: (spec) => ({ file: { key: `file:${spec.path}:content`, script: fileFactScript(spec.path, undefined, true), parse: parseFileFacts } }),
 
   plan(spec, facts, ctx) {
-    const f = facts.file as FileFacts;
+    const f = facts.file;
     const old = currentText(spec, f);
     if (old === undefined) return [];
     const edit = editLines(old, spec);

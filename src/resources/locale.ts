@@ -4,7 +4,7 @@
 // missing or its locale.gen line changed.
 
 import { HostError, InputError } from '../core/diagnostics.js';
-import type { Change, ResourceType } from '../core/resource.js';
+import type { Change, ResourceType, Facts } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { LocaleSpec } from '../generated/index.js';
 import { escapeRegExp, line } from './line.js';
@@ -48,7 +48,7 @@ const parts = (spec: LocaleSpec): Part[] => [
   ...(spec.default ? [{ name: 'default', type: line, label: '/etc/default/locale', spec: { path: '/etc/default/locale', key: 'LANG', value: spec.name, separator: '=', create: true } }] : []),
 ];
 
-export const locale: ResourceType<LocaleSpec> = {
+export const locale: ResourceType<LocaleSpec, { locale: LocaleFacts } & Facts> = {
   kind: 'locale',
   id: (spec) => `locale:${spec.name}`,
   implicitAfter: () => ['package:locales'],
@@ -61,7 +61,7 @@ export const locale: ResourceType<LocaleSpec> = {
   facts: (spec, ctx) => ({ locale: { key: `locale:${genLine(spec)}`, script: localeFactScript(spec), parse: parseLocaleFacts }, ...partFacts(parts(spec), ctx) }),
 
   plan(spec, facts, ctx) {
-    const f = facts.locale as LocaleFacts;
+    const f = facts.locale;
     if (!f.tools) throw new HostError('locale-gen is not installed', 'install the locales package first (package: { name: locales }, and require it)');
     if (!f.supported) throw new HostError(`"${genLine(spec)}" is not in /usr/share/i18n/SUPPORTED`, 'check the name and charset against that file');
     const generated: Change[] = f.generated.includes(normalizeLocale(spec.name)) ? [] : [{ path: 'generated', action: 'create', after: spec.name }];

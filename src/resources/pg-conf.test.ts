@@ -5,7 +5,7 @@ import { parsePsqlFact, serverData } from './pg-common.js';
 import { parseBool, rint, settingMatches, splitList, type PgSetting } from './pg-settings.js';
 import { pgConf, type ConfFact } from './pg-conf.js';
 
-const facts = (name: string) => ({ conf: parsePsqlFact(fixture('pg_conf', name).output) });
+const facts = (name: string) => ({ conf: parsePsqlFact<ConfFact>(fixture('pg_conf', name).output) });
 const settings = (name: string) => (serverData(facts(name).conf) as ConfFact).settings;
 
 describe('setting values as PostgreSQL reads them', () => {

@@ -57,15 +57,15 @@ function activation(spec: PgConfSpec, changed: string[], settings: Record<string
 const alterSystem = (name: string, v: PgConfSpec['settings'][string]) =>
   `ALTER SYSTEM SET ${name} = ${Array.isArray(v) ? (v.length ? v.map(sqlLiteral).join(', ') : "''") : sqlLiteral(valueText(v))};`;
 
-export const pgConf: ResourceType<PgConfSpec> = {
+export const pgConf: ResourceType<PgConfSpec, { conf: PgFact<ConfFact> }> = {
   kind: 'pg_conf',
   id: (spec) => `pg_conf:${names(spec).join(',')}`,
   implicitAfter: () => PG_AFTER,
 
-  facts: (spec) => ({ conf: { key: `pg_conf:${names(spec).join(',')}`, runAs: PG_USER, script: psqlFactScript(confFactSql(names(spec))), parse: parsePsqlFact } }),
+  facts: (spec) => ({ conf: { key: `pg_conf:${names(spec).join(',')}`, runAs: PG_USER, script: psqlFactScript(confFactSql(names(spec))), parse: parsePsqlFact<ConfFact> } }),
 
   plan(spec, facts) {
-    const { settings } = serverData(facts.conf as PgFact<ConfFact>);
+    const { settings } = serverData(facts.conf);
     const changes = Object.entries(spec.settings).flatMap(([name, want]) => settingChange(name, settings[name.toLowerCase()], want) ?? []);
     return changes.length ? [...changes, activation(spec, changes.map((c) => c.path), settings)] : [];
   },

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { parsePsqlFact } from './pg-common.js';
-import { pgDatabase } from './pg-database.js';
+import { pgDatabase, type DatabaseFact } from './pg-database.js';
 
-const facts = (name: string) => ({ database: parsePsqlFact(fixture('pg_database', name).output) });
+const facts = (name: string) => ({ database: parsePsqlFact<DatabaseFact>(fixture('pg_database', name).output) });
 
 describe('pg_database plan', () => {
   it('reads fixtures captured with the current fact script', () => {

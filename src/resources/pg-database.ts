@@ -33,15 +33,15 @@ function fixedProperties(spec: PgDatabaseSpec): [keyof NonNullable<DatabaseFact[
   return out;
 }
 
-export const pgDatabase: ResourceType<PgDatabaseSpec> = {
+export const pgDatabase: ResourceType<PgDatabaseSpec, { database: PgFact<DatabaseFact> }> = {
   kind: 'pg_database',
   id: (spec) => `pg_database:${spec.name}`,
   implicitAfter: (spec) => [...PG_AFTER, ...(spec.owner ? [`pg_role:${spec.owner}`] : [])],
 
-  facts: (spec) => ({ database: { key: `pg_database:${spec.name}`, runAs: PG_USER, script: psqlFactScript(databaseFactSql(spec.name)), parse: parsePsqlFact } }),
+  facts: (spec) => ({ database: { key: `pg_database:${spec.name}`, runAs: PG_USER, script: psqlFactScript(databaseFactSql(spec.name)), parse: parsePsqlFact<DatabaseFact> } }),
 
   plan(spec, facts) {
-    const { database: db } = serverData(facts.database as PgFact<DatabaseFact>);
+    const { database: db } = serverData(facts.database);
     if (spec.ensure === 'absent') return db ? [{ path: 'database', action: 'delete', before: spec.name }] : [];
     if (!db) {
       const props = fixedProperties(spec).map(([path, after]): Change => ({ path, action: 'create', after }));

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
-import { recorder } from '../../test/unit/apply-recorder.js';
+import { recorder, unread } from '../../test/unit/apply-recorder.js';
 import { parsePsqlFact, serverData } from './pg-common.js';
 import { editHba, formatHbaLine, hbaFields, parseHbaLine, pgHba, type HbaFact } from './pg-hba.js';
 
-const facts = (name: string) => ({ hba: parsePsqlFact(fixture('pg_hba', name).output) });
+const facts = (name: string) => ({ hba: parsePsqlFact<HbaFact>(fixture('pg_hba', name).output) });
 const content = (name: string) => (serverData(facts(name).hba) as HbaFact).content;
 
 describe('pg_hba.conf parsing', () => {
@@ -85,7 +85,7 @@ describe('pg_hba apply', () => {
     const fresh = serverData(facts('debian_default').hba) as HbaFact;
     const spec = { type: 'host' as const, database: 'replication', user: 'replicator', address: 'samenet', method: 'scram-sha-256' };
     const { ctx, commands } = recorder((cmd) => ({ code: 0, stdout: String(cmd.stdin).startsWith('SELECT') ? JSON.stringify(fresh) : '', stderr: '' }));
-    await pgHba.apply(spec, [], {}, ctx);
+    await pgHba.apply(spec, [], unread(), ctx);
     expect(commands.map((c) => c.runAs)).toEqual(['postgres', 'postgres']);
     const [read, write] = commands;
     expect(read.stdin).toMatch(/pg_read_file\(current_setting\('hba_file'\)\)/);

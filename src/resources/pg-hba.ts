@@ -139,16 +139,16 @@ function swapScript(path: string, oldSha: string): string {
   ].join('\n');
 }
 
-export const pgHba: ResourceType<PgHbaSpec> = {
+export const pgHba: ResourceType<PgHbaSpec, { hba: PgFact<HbaFact> }> = {
   kind: 'pg_hba',
   id: (spec) => `pg_hba:${specKey(spec).trim().replace(/ /g, ':')}`,
   implicitAfter: () => PG_AFTER,
 
   // One read of the file per host, shared by every pg_hba resource.
-  facts: () => ({ hba: { key: 'pg_hba', runAs: PG_USER, script: psqlFactScript(HBA_FACT_SQL), parse: parsePsqlFact } }),
+  facts: () => ({ hba: { key: 'pg_hba', runAs: PG_USER, script: psqlFactScript(HBA_FACT_SQL), parse: parsePsqlFact<HbaFact> } }),
 
   plan(spec, facts) {
-    const hba = serverData(facts.hba as PgFact<HbaFact>);
+    const hba = serverData(facts.hba);
     const { content, changes } = editHba(hba.content, spec);
     if (!changes.length) return [];
     const diff = createTwoFilesPatch(hba.hba_file, hba.hba_file, hba.content, content, undefined, undefined, { context: 2 }).replace(/\t$/gm, '');

@@ -130,7 +130,7 @@ const WAIT_STREAMING = [
   'done',
 ].join('\n');
 
-export const pgReplica: ResourceType<PgReplicaSpec> = {
+export const pgReplica: ResourceType<PgReplicaSpec, { replica: ReplicaFact }> = {
   kind: 'pg_replica',
   id: (spec) => `pg_replica:${dataDirOf(spec)}`,
   implicitAfter: () => PG_AFTER,
@@ -138,7 +138,7 @@ export const pgReplica: ResourceType<PgReplicaSpec> = {
   facts: (spec) => ({ replica: { key: `pg_replica:${dataDirOf(spec)}`, runAs: PG_USER, script: replicaFactScript(dataDirOf(spec)), parse: parseReplicaFact } }),
 
   plan(spec, facts) {
-    const f = facts.replica as ReplicaFact;
+    const f = facts.replica;
     if (f.server.ok) return planRunning(spec, f.server.data);
     if (f.server.psql !== 2) serverData(f.server); // throws: psql missing, or a failure that is not "server down"
     return planStopped(spec, f.datadir);

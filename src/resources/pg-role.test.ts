@@ -5,7 +5,7 @@ import { parsePsqlFact, serverData } from './pg-common.js';
 import { assertAsciiPassword, passwordMatches, scramVerifier } from './pg-scram.js';
 import { pgRole, type RoleFact } from './pg-role.js';
 
-const facts = (name: string) => ({ role: parsePsqlFact(fixture('pg_role', name).output) });
+const facts = (name: string) => ({ role: parsePsqlFact<RoleFact>(fixture('pg_role', name).output) });
 
 describe('SCRAM-SHA-256 verifiers', () => {
   const vectors = fixture('pg_role', 'scram_vectors') as { output: string; passwords?: Record<string, string> };

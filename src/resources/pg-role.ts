@@ -68,15 +68,15 @@ function roleOptions(spec: PgRoleSpec, changes: Change[], verifier: string | und
   return opts.join(' ');
 }
 
-export const pgRole: ResourceType<PgRoleSpec> = {
+export const pgRole: ResourceType<PgRoleSpec, { role: PgFact<RoleFact> }> = {
   kind: 'pg_role',
   id: (spec) => `pg_role:${spec.name}`,
   implicitAfter: () => PG_AFTER,
 
-  facts: (spec) => ({ role: { key: `pg_role:${spec.name}`, runAs: PG_USER, script: psqlFactScript(roleFactSql(spec.name)), parse: parsePsqlFact } }),
+  facts: (spec) => ({ role: { key: `pg_role:${spec.name}`, runAs: PG_USER, script: psqlFactScript(roleFactSql(spec.name)), parse: parsePsqlFact<RoleFact> } }),
 
   plan(spec, facts) {
-    const { role } = serverData(facts.role as PgFact<RoleFact>);
+    const { role } = serverData(facts.role);
     if (spec.ensure === 'absent') return role ? [{ path: 'role', action: 'delete', before: spec.name }] : [];
     const action = role ? 'update' : 'create';
     const changes: Change[] = role ? [] : [{ path: 'role', action: 'create', after: spec.name }];

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import type { PipRequirementsSpec } from '../generated/index.js';
-import { recorder } from '../../test/unit/apply-recorder.js';
+import { recorder, unread } from '../../test/unit/apply-recorder.js';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import { parsePipFacts, pipFactScript, pipRequirements, planPip } from './pip-requirements.js';
 
@@ -100,7 +100,7 @@ describe('pip_requirements apply', () => {
 
   it('installs the whole set in one pip run as the owner, packages on stdin', async () => {
     const { ctx, commands: sent } = recorder();
-    await pipRequirements.apply(spec, [{ path: 'gunicorn', action: 'create', after: '==21.2.0' }], {}, ctx);
+    await pipRequirements.apply(spec, [{ path: 'gunicorn', action: 'create', after: '==21.2.0' }], unread(), ctx);
     expect(sent).toHaveLength(1);
     const [c] = sent;
     expect(c.runAs).toBe('myproj');
@@ -112,7 +112,7 @@ describe('pip_requirements apply', () => {
   it('passes the index URL on stdin, never in the script', async () => {
     const { ctx, commands: sent } = recorder();
     const url = 'https://token:s3cret@pypi.example.com/simple';
-    await pipRequirements.apply({ venv: '/v', packages: ['x'], index_url: url }, [], {}, ctx);
+    await pipRequirements.apply({ venv: '/v', packages: ['x'], index_url: url }, [], unread(), ctx);
     expect(sent[0].stdin).toBe(`${url}\nx\n`);
     expect(sent[0].script).not.toContain('s3cret');
     expect(sent[0].script).toContain('[ -z "$index_url" ] || export PIP_INDEX_URL="$index_url"');

@@ -111,7 +111,7 @@ function installScript(spec: PipRequirementsSpec): string {
   ].join('\n');
 }
 
-export const pipRequirements: ResourceType<PipRequirementsSpec> = {
+export const pipRequirements: ResourceType<PipRequirementsSpec, { pip: PipFacts }> = {
   kind: 'pip_requirements',
   // One set of requirements per venv: two would fight over the same packages.
   id: (spec) => `pip_requirements:${spec.venv.replace(/\/+$/, '')}`,
@@ -127,7 +127,7 @@ export const pipRequirements: ResourceType<PipRequirementsSpec> = {
     pip: { key: `pip:${spec.venv}:${spec.requirements ?? ''}`, runAs: spec.user, script: pipFactScript(spec), parse: parsePipFacts },
   }),
 
-  plan: (spec, facts) => planPip(spec, facts.pip as PipFacts),
+  plan: (spec, facts) => planPip(spec, facts.pip),
 
   async apply(spec, changes, _facts, ctx) {
     const stdin = `${spec.index_url ?? ''}\n${(spec.packages ?? []).join('\n')}\n`;

@@ -132,7 +132,7 @@ export function watchAction(spec: ServiceSpec, f: UnitFacts, applied: Change[]):
   return spec.reload ? 'reload-or-restart' : 'restart';
 }
 
-export const service: ResourceType<ServiceSpec> = {
+export const service: ResourceType<ServiceSpec, { unit: UnitFacts }> = {
   kind: 'service',
   id: (spec) => `service:${unitName(spec.name).replace(/\.service$/, '')}`,
   // The package named like the unit, and the unit's own file and drop-in
@@ -148,15 +148,15 @@ export const service: ResourceType<ServiceSpec> = {
     return { unit: { key: `systemd-unit:${unit}`, script: unitFactScript(unit), parse: parseUnitFacts } };
   },
 
-  plan: (spec, facts) => planService(spec, facts.unit as UnitFacts),
+  plan: (spec, facts) => planService(spec, facts.unit),
 
   async apply(spec, changes, facts, ctx) {
     const unit = unitName(spec.name);
-    await ctx.run({ script: applyScript(unit, changes, facts.unit as UnitFacts) }, `changing ${unit} (${changes.map((c) => c.path).join(', ')})`);
+    await ctx.run({ script: applyScript(unit, changes, facts.unit) }, `changing ${unit} (${changes.map((c) => c.path).join(', ')})`);
   },
 
   async onWatch(spec, facts, applied, ctx) {
-    const action = watchAction(spec, facts.unit as UnitFacts, applied);
+    const action = watchAction(spec, facts.unit, applied);
     if (!action) return undefined;
     const unit = unitName(spec.name);
     // Re-checked now: the watched change may be this unit's own file or drop-in.

@@ -8,10 +8,10 @@ import { lockoutReason, parseSshdT, renderDropin, sshd, type SshdConfig, type Ss
 
 // Scenarios (test/fixtures/capture.mjs) on the test image, whose converge-test.conf already sets
 // PermitRootLogin prohibit-password and PasswordAuthentication no.
-const fresh = planInput<SshdSpec>(sshd, 'fresh');
-const converged = planInput<SshdSpec>(sshd, 'converged');
-const overridden = planInput<SshdSpec>(sshd, 'overridden');
-const rejected = planInput<SshdSpec>(sshd, 'rejected');
+const fresh = planInput(sshd, 'fresh');
+const converged = planInput(sshd, 'converged');
+const overridden = planInput(sshd, 'overridden');
+const rejected = planInput(sshd, 'rejected');
 const spec = fresh.spec;
 
 describe('sshd facts', () => {

@@ -234,7 +234,7 @@ function restoreScript(spec: SshdSpec): string {
   return ['set -e', `if [ -e ${saved} ]; then mv -fT ${saved} ${p}; else rm -f ${p}; fi`, reloadScript].join('\n');
 }
 
-export const sshd: ResourceType<SshdSpec> = {
+export const sshd: ResourceType<SshdSpec, { effective: SshdConfig; wanted: SshdConfig; files: SshdFiles; dropin: FileFacts }> = {
   kind: 'sshd',
   id: (spec) => `sshd:${spec.name ?? DEFAULT_DROPIN}`,
   implicitAfter: () => ['package:openssh-server'],
@@ -250,16 +250,16 @@ export const sshd: ResourceType<SshdSpec> = {
   },
 
   plan(spec, facts, ctx) {
-    const effective = facts.effective as SshdConfig;
-    const wanted = facts.wanted as SshdConfig;
-    const files = facts.files as SshdFiles;
+    const effective = facts.effective;
+    const wanted = facts.wanted;
+    const files = facts.files;
     if (!effective.ok) throw new HostError(`cannot read the sshd configuration (sshd -T): ${effective.error}`, 'run `sshd -T` on the host to see why');
     checkSettings(spec.settings, ctx.host.loginUser);
     if (!wanted.ok) throw new HostError(`sshd rejects these settings: ${wanted.error}`, 'fix the setting name or value (man sshd_config)');
     if (!files.included) {
       throw new HostError(`${MAIN_CONFIG} does not Include ${DROPIN_DIR}/*.conf, so a drop-in there has no effect`, `add "Include ${DROPIN_DIR}/*.conf" as the first line of ${MAIN_CONFIG} (Debian's default)`);
     }
-    const changes = managedFileChanges(dropin(spec), facts.dropin as FileFacts);
+    const changes = managedFileChanges(dropin(spec), facts.dropin);
     const settings = settingChanges(spec.settings, effective, wanted);
     if (settings.length && !changes.some((c) => c.path === 'dropin')) throw overridden(spec, settings, files);
     return [...changes, ...settings];
@@ -267,7 +267,7 @@ export const sshd: ResourceType<SshdSpec> = {
 
   async apply(spec, _changes, facts, ctx) {
     const f = dropin(spec);
-    const had = (facts.dropin as FileFacts).type !== 'absent';
+    const had = facts.dropin.type !== 'absent';
     try {
       await ctx.run({ script: installScript(spec), stdin: f.content }, `installing ${f.path} and reloading sshd`);
     } catch (e) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recorder } from '../../test/unit/apply-recorder.js';
+import { recorder, unread } from '../../test/unit/apply-recorder.js';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import { parseFileFacts, sha256 } from './file.js';
@@ -130,7 +130,7 @@ describe('supervisor_program plan', () => {
 describe('supervisor_program apply', () => {
   it('writes the file on stdin (root-only), then rereads and updates this program alone and waits for RUNNING', async () => {
     const rec = recorder();
-    await supervisorProgram.apply(spec, supervisorProgram.plan(spec, facts('config_absent', 'status_absent'), planCtx()), {}, rec.ctx);
+    await supervisorProgram.apply(spec, supervisorProgram.plan(spec, facts('config_absent', 'status_absent'), planCtx()), unread(), rec.ctx);
     const [write, load] = rec.commands;
     expect(write.stdin).toBe(renderProgram(spec));
     expect(write.script).toContain('chmod 0600 "$tmp"');
@@ -142,33 +142,33 @@ describe('supervisor_program apply', () => {
   });
   it('only starts (no file write) a program stopped by hand', async () => {
     const rec = recorder();
-    await supervisorProgram.apply(spec, [{ path: 'running', action: 'update', before: 'STOPPED', after: 'RUNNING' }], {}, rec.ctx);
+    await supervisorProgram.apply(spec, [{ path: 'running', action: 'update', before: 'STOPPED', after: 'RUNNING' }], unread(), rec.ctx);
     expect(rec.commands).toHaveLength(1);
     expect(rec.commands[0].stdin).toBeUndefined();
   });
   it('explains a program that does not stay up, and one supervisord does not include', async () => {
     const fatal = recorder(() => ({ code: 3, stderr: 'ticker   FATAL     Exited too quickly (process log may have details)\n' }));
-    await expect(supervisorProgram.apply(spec, [{ path: 'running', action: 'update' }], {}, fatal.ctx)).rejects.toMatchObject({
+    await expect(supervisorProgram.apply(spec, [{ path: 'running', action: 'update' }], unread(), fatal.ctx)).rejects.toMatchObject({
       message: 'program ticker did not stay running: ticker   FATAL     Exited too quickly (process log may have details)',
       hint: expect.stringContaining('syslog'),
     });
     const unknown = recorder(() => ({ code: 4, stderr: 'ticker: ERROR (no such process)\n' }));
-    await expect(supervisorProgram.apply({ ...spec, conf_dir: '/etc/supervisord.d' }, [{ path: 'running', action: 'create' }], {}, unknown.ctx)).rejects.toMatchObject({
+    await expect(supervisorProgram.apply({ ...spec, conf_dir: '/etc/supervisord.d' }, [{ path: 'running', action: 'create' }], unread(), unknown.ctx)).rejects.toMatchObject({
       hint: 'the [include] files= of supervisord.conf must cover /etc/supervisord.d/ticker.conf',
     });
   });
   it('absent removes the file, then unloads the program if it was loaded', async () => {
     const rec = recorder();
-    await supervisorProgram.apply({ name: 'ticker', ensure: 'absent' }, [{ path: 'config', action: 'delete' }, { path: 'program', action: 'delete' }], {}, rec.ctx);
+    await supervisorProgram.apply({ name: 'ticker', ensure: 'absent' }, [{ path: 'config', action: 'delete' }, { path: 'program', action: 'delete' }], unread(), rec.ctx);
     expect(rec.scripts()).toEqual(['rm -f /etc/supervisor/conf.d/ticker.conf', 'set -e\nsupervisorctl reread >/dev/null\nsupervisorctl update ticker']);
   });
   it('a watched change restarts this program alone, unless apply just (re)started it', async () => {
     const rec = recorder();
-    expect(await supervisorProgram.onWatch!(spec, {}, [], rec.ctx)).toBe('restarted supervisor program ticker');
+    expect(await supervisorProgram.onWatch!(spec, unread(), [], rec.ctx)).toBe('restarted supervisor program ticker');
     expect(rec.scripts()[0]).toMatch(/^supervisorctl restart ticker /);
     const none = recorder();
-    expect(await supervisorProgram.onWatch!(spec, {}, [{ path: 'config', action: 'update' }], none.ctx)).toBeUndefined();
-    expect(await supervisorProgram.onWatch!(spec, {}, [{ path: 'running', action: 'update' }], none.ctx)).toBeUndefined();
+    expect(await supervisorProgram.onWatch!(spec, unread(), [{ path: 'config', action: 'update' }], none.ctx)).toBeUndefined();
+    expect(await supervisorProgram.onWatch!(spec, unread(), [{ path: 'running', action: 'update' }], none.ctx)).toBeUndefined();
     expect(none.commands).toEqual([]);
   });
 });

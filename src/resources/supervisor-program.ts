@@ -154,7 +154,7 @@ async function runAndWait(spec: SupervisorProgramSpec, script: string, ctx: Appl
   throw new HostError(`${what}${detail ? `: ${detail}` : ''}`, hint);
 }
 
-export const supervisorProgram: ResourceType<SupervisorProgramSpec> = {
+export const supervisorProgram: ResourceType<SupervisorProgramSpec, { status: ProgramStatus; config: FileFacts }> = {
   kind: 'supervisor_program',
   id: (spec) => `supervisor_program:${spec.name}`,
   implicitAfter: (spec) => [
@@ -182,12 +182,12 @@ export const supervisorProgram: ResourceType<SupervisorProgramSpec> = {
 
   plan(spec, facts, ctx) {
     const file = confFile(spec, ctx.sensitive);
-    const status = facts.status as ProgramStatus;
+    const status = facts.status;
     if (spec.ensure === 'absent') {
       const unload: Change[] = loaded(status) ? [{ path: 'program', action: 'delete', before: status.state }] : [];
-      return [...managedFileRemovals([file], [facts.config as FileFacts]), ...unload];
+      return [...managedFileRemovals([file], [facts.config]), ...unload];
     }
-    const changes = managedFileChanges(file, facts.config as FileFacts);
+    const changes = managedFileChanges(file, facts.config);
     if (status.state !== 'RUNNING') changes.push({ path: 'running', action: loaded(status) ? 'update' : 'create', before: describe(status), after: 'RUNNING' });
     return changes;
   },

@@ -28,7 +28,7 @@ export function parseLinkFacts(text: string): LinkFacts {
   return facts;
 }
 
-export const symlink: ResourceType<SymlinkSpec> = {
+export const symlink: ResourceType<SymlinkSpec, { link: LinkFacts }> = {
   kind: 'symlink',
   id: (spec) => `symlink:${spec.path}`,
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
@@ -36,7 +36,7 @@ export const symlink: ResourceType<SymlinkSpec> = {
   facts: (spec) => ({ link: { key: `symlink:${spec.path}`, script: symlinkFactScript(spec.path), parse: parseLinkFacts } }),
 
   plan(spec, facts) {
-    const f = facts.link as LinkFacts;
+    const f = facts.link;
     if (f.type !== 'absent' && f.type !== 'link' && !spec.force) {
       const dir = f.type === 'directory' ? ' (the directory is removed with everything in it)' : '';
       throw new HostError(`${spec.path} is a ${f.type}, not a symlink`, `set force: true to replace it${dir}, or move it away by hand`);
@@ -50,7 +50,7 @@ export const symlink: ResourceType<SymlinkSpec> = {
   },
 
   async apply(spec, changes, facts, ctx) {
-    const f = facts.link as LinkFacts;
+    const f = facts.link;
     const p = shq(spec.path);
     // plan() let a directory through only with force.
     const clear = f.type === 'directory' ? `rm -rf ${p}` : `rm -f ${p}`;

@@ -3,7 +3,7 @@
 // is set first, so a value the kernel refuses never gets persisted.
 
 import { HostError } from '../core/diagnostics.js';
-import type { Change, ResourceType } from '../core/resource.js';
+import type { Change, ResourceType, Facts } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { SysctlSpec } from '../generated/index.js';
 import { file } from './file.js';
@@ -37,7 +37,7 @@ const parts = (spec: SysctlSpec): Part[] => {
   return [{ name: 'conf', type: file, label: path, spec: { path, content: `# Managed by converge.\n${spec.name} = ${normalizeValue(spec.value)}\n`, owner: 'root', group: 'root', mode: '0644' } }];
 };
 
-export const sysctl: ResourceType<SysctlSpec> = {
+export const sysctl: ResourceType<SysctlSpec, { running: SysctlFacts } & Facts> = {
   kind: 'sysctl',
   id: (spec) => `sysctl:${spec.name}`,
   implicitAfter: () => ['package:procps', 'directory:/etc/sysctl.d'],
@@ -45,7 +45,7 @@ export const sysctl: ResourceType<SysctlSpec> = {
   facts: (spec, ctx) => ({ running: { key: `sysctl:${spec.name}`, script: sysctlFactScript(spec.name), parse: parseSysctlFacts }, ...partFacts(parts(spec), ctx) }),
 
   plan(spec, facts, ctx) {
-    const f = facts.running as SysctlFacts;
+    const f = facts.running;
     if (f.value === undefined) throw new HostError(`cannot read kernel parameter ${spec.name}: ${f.error}`, 'check the name with `sysctl -a`; some parameters exist only once their module is loaded');
     const want = normalizeValue(spec.value);
     const running: Change[] = f.value === want ? [] : [{ path: 'value', action: 'update', before: f.value, after: want }];

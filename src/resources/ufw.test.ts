@@ -8,8 +8,8 @@ import { canonicalAddress, opCommand, planRules, ruleLabel, ruleTuples } from '.
 import { protectedPorts, ufw, type UfwFacts } from './ufw.js';
 
 // Scenarios captured by test/fixtures/capture.mjs, each for the spec `web`; the tests plan other specs against the same facts.
-const facts = (name: string) => planInput<UfwSpec>(ufw, name).facts as { ufw: UfwFacts; sshd: unknown };
-const web = planInput<UfwSpec>(ufw, 'inactive').spec;
+const facts = (name: string) => planInput(ufw, name).facts;
+const web = planInput(ufw, 'inactive').spec;
 
 // Declares, in order, the first rules of the active_rules fixture.
 const head: UfwSpec = {

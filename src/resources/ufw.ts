@@ -22,7 +22,7 @@
 // NET_ADMIN; no switch to iptables-legacy is needed.
 
 import { errorMessage, HostError } from '../core/diagnostics.js';
-import type { ApplyContext, Change, Facts, PlanContext, ResourceType } from '../core/resource.js';
+import type { ApplyContext, Change, PlanContext, ResourceType } from '../core/resource.js';
 import { shq, spooled } from '../core/shell.js';
 import type { Policy, UfwSpec } from '../generated/ufw.js';
 import { sshdEffective, type SshdConfig } from './sshd.js';
@@ -106,8 +106,11 @@ interface UfwPlan {
 }
 
 /** The one computation plan reports and apply runs. */
-function planUfw(spec: UfwSpec, facts: Facts, ctx: PlanContext): UfwPlan {
-  const f = facts.ufw as UfwFacts;
+/** ufw's own state, and sshd's effective settings (the ports never to close). */
+type UfwHostFacts = { ufw: UfwFacts; sshd: SshdConfig };
+
+function planUfw(spec: UfwSpec, facts: UfwHostFacts, ctx: PlanContext): UfwPlan {
+  const f = facts.ufw;
   const wanted = (spec.rules ?? []).flatMap((r) => ruleTuples(r, f.ipv6));
   assertUnique(wanted);
   const rules = planRules(f.rules, wanted, spec.purge ?? false);
@@ -134,7 +137,7 @@ function planUfw(spec: UfwSpec, facts: Facts, ctx: PlanContext): UfwPlan {
   const activeAfter = spec.enabled ?? f.active;
   if (changes.length && activeAfter) {
     const incoming = spec.default?.incoming ?? f.defaults.incoming;
-    const ports = protectedPorts(spec, facts.sshd as SshdConfig, ctx.host.sshPort);
+    const ports = protectedPorts(spec, facts.sshd, ctx.host.sshPort);
     for (const family of f.ipv6 ? FAMILIES : FAMILIES.slice(0, 1)) {
       for (const port of ports) {
         const why = sshBlocked(rules.final[family], port, incoming);
@@ -163,8 +166,8 @@ function restoreScript(backup: string): string {
   return ['set -e', `b=${shq(backup)}`, 'tar -C / -xpf "$b/ufw.tar"', "if grep -q '^ENABLED=yes' /etc/ufw/ufw.conf; then ufw reload; else ufw disable; fi", 'rm -rf "$b"'].join('\n');
 }
 
-async function applyUfw(spec: UfwSpec, facts: Facts, ctx: ApplyContext): Promise<void> {
-  if (!(facts.ufw as UfwFacts).installed) {
+async function applyUfw(spec: UfwSpec, facts: UfwHostFacts, ctx: ApplyContext): Promise<void> {
+  if (!facts.ufw.installed) {
     throw new HostError('ufw is not installed', 'install it first: a package resource { name: ufw } (the ufw resource comes after it), or apt-get install ufw');
   }
   const plan = planUfw(spec, facts, ctx);
@@ -187,7 +190,7 @@ async function applyUfw(spec: UfwSpec, facts: Facts, ctx: ApplyContext): Promise
   await ctx.run({ script: `rm -rf ${shq(backup)}` }, 'removing the ufw backup');
 }
 
-export const ufw: ResourceType<UfwSpec> = {
+export const ufw: ResourceType<UfwSpec, UfwHostFacts> = {
   kind: 'ufw',
   id: () => 'ufw:firewall',
   implicitAfter: () => ['package:ufw'],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recorder } from '../../test/unit/apply-recorder.js';
+import { recorder, unread } from '../../test/unit/apply-recorder.js';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import { parseFileFacts, sha256 } from './file.js';
 import { DEFAULT_ORIGINS, renderOrigins, renderPeriodic, unattendedUpgrades } from './unattended-upgrades.js';
@@ -22,7 +22,7 @@ describe('unattended_upgrades files', () => {
   });
   it('are written only when they differ, each checked with apt-config before it replaces the old one', async () => {
     const rec = recorder();
-    await unattendedUpgrades.apply({}, [{ path: 'origins', action: 'create' }], {}, rec.ctx);
+    await unattendedUpgrades.apply({}, [{ path: 'origins', action: 'create' }], unread(), rec.ctx);
     expect(rec.commands).toHaveLength(1);
     expect(rec.commands[0].stdin).toBe(renderOrigins({}));
     expect(rec.scripts()[0]).toContain('p=/etc/apt/apt.conf.d/50unattended-upgrades-converge');

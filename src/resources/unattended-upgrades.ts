@@ -65,7 +65,7 @@ function files(spec: UnattendedUpgradesSpec): ManagedFile[] {
   ];
 }
 
-export const unattendedUpgrades: ResourceType<UnattendedUpgradesSpec> = {
+export const unattendedUpgrades: ResourceType<UnattendedUpgradesSpec, { origins: FileFacts; periodic: FileFacts }> = {
   kind: 'unattended_upgrades',
   // One configuration per host.
   id: () => 'unattended_upgrades',
@@ -78,7 +78,7 @@ export const unattendedUpgrades: ResourceType<UnattendedUpgradesSpec> = {
 
   plan(spec, facts) {
     const fs = files(spec);
-    const stats = [facts.origins as FileFacts, facts.periodic as FileFacts];
+    const stats = [facts.origins, facts.periodic];
     if (spec.ensure === 'absent') return managedFileRemovals(fs, stats);
     return fs.flatMap((f, i) => managedFileChanges(f, stats[i]));
   },

@@ -59,7 +59,7 @@ export function userFactScript(spec: UserSpec): string {
   if (managesSudo(spec)) lines.push('echo "[sudoers]"', `(\n${fileFactScript(sudoersPath(spec.name), undefined, false)}\n)`);
   // Last: the file's own lines follow, whatever they look like.
   if (spec.ssh_keys) {
-    lines.push('echo "[authorized_keys]"', 'k="$h/.ssh/authorized_keys"', '[ ! -L "$h/.ssh" ] && [ -f "$k" ] && [ ! -L "$k" ] && cat "$k"');
+    lines.push('echo "[authorized_keys]"', 'k="$h/.ssh/authorized_keys"', 'if [ ! -L "$h/.ssh" ] && [ -f "$k" ] && [ ! -L "$k" ]; then cat "$k"; fi');
   }
   return lines.filter(Boolean).join('\n');
 }
@@ -247,7 +247,7 @@ async function writeKeys(spec: UserSpec, f: UserFacts, ctx: ApplyContext): Promi
   await ctx.run({ script: write, stdin: r.content, runAs: spec.name }, `writing ${f.home}/.ssh/authorized_keys as ${spec.name}`);
 }
 
-export const user: ResourceType<UserSpec> = {
+export const user: ResourceType<UserSpec, { user: UserFacts }> = {
   kind: 'user',
   id: (spec) => `user:${spec.name}`,
   // Its groups first; the sudo package (when managed) before a sudoers drop-in. Removal needs no order.
@@ -259,7 +259,7 @@ export const user: ResourceType<UserSpec> = {
   facts: (spec) => ({ user: { key: `user:${spec.name}`, script: userFactScript(spec), parse: parseUserFacts } }),
 
   plan(spec, facts) {
-    const f = facts.user as UserFacts;
+    const f = facts.user;
     if (spec.ensure === 'absent') {
       const gone: Change[] = f.exists ? [{ path: 'user', action: 'delete', before: spec.name, after: spec.purge ? undefined : `home ${f.passwdHome} kept` }] : [];
       return [...gone, ...sudoChanges(spec, f)];
@@ -268,7 +268,7 @@ export const user: ResourceType<UserSpec> = {
   },
 
   async apply(spec, changes, facts, ctx) {
-    const f = facts.user as UserFacts;
+    const f = facts.user;
     const has = (path: string) => changes.some((c) => c.path === path);
     if (spec.ensure === 'absent') {
       if (has('user')) await ctx.run({ script: `userdel${spec.purge ? ' -r' : ''} ${shq(spec.name)}` }, `removing user ${spec.name}`);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Change } from '../core/resource.js';
 import type { VirtualenvSpec } from '../generated/index.js';
-import { recorder } from '../../test/unit/apply-recorder.js';
+import { recorder, unread } from '../../test/unit/apply-recorder.js';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import { parsePyvenvCfg, parseVenvFacts, planVenv, venvFactScript, virtualenv, type VenvFacts } from './virtualenv.js';
 
@@ -108,7 +108,7 @@ describe('planVenv', () => {
 describe('virtualenv apply', () => {
   const commands = async (spec: VirtualenvSpec, changes: Change[]) => {
     const { ctx, commands: sent } = recorder();
-    await virtualenv.apply(spec, changes, {}, ctx);
+    await virtualenv.apply(spec, changes, unread(), ctx);
     return sent;
   };
   const spec: VirtualenvSpec = { path: '/srv/myproj/venv', user: 'myproj', system_site_packages: true };

@@ -111,7 +111,7 @@ function siteFlagScript(spec: VirtualenvSpec): string {
   ].join('\n');
 }
 
-export const virtualenv: ResourceType<VirtualenvSpec> = {
+export const virtualenv: ResourceType<VirtualenvSpec, { venv: VenvFacts }> = {
   kind: 'virtualenv',
   id: (spec) => `virtualenv:${spec.path.replace(/\/+$/, '')}`,
   // Its directory and owner, and python3-venv when managed (Debian's venv needs it).
@@ -121,7 +121,7 @@ export const virtualenv: ResourceType<VirtualenvSpec> = {
     venv: { key: `virtualenv:${spec.path}:${spec.python ?? 'python3'}`, runAs: spec.user, script: venvFactScript(spec), parse: parseVenvFacts },
   }),
 
-  plan: (spec, facts) => planVenv(spec, facts.venv as VenvFacts),
+  plan: (spec, facts) => planVenv(spec, facts.venv),
 
   async apply(spec, changes, _facts, ctx) {
     const has = (path: string) => changes.some((c) => c.path === path);

@@ -33,3 +33,7 @@ export function recorder(answer: (cmd: Command) => Partial<ExecResult> = () => (
   };
   return { ctx, commands, scripts: () => commands.map((c) => c.script) };
 }
+
+/** Facts for an apply or onWatch that never reads them (the test would fail loudly if it did). */
+export const unread = <F>(): F =>
+  new Proxy({}, { get: (_t, name) => { throw new Error(`the test says this apply reads no facts, but it read ${String(name)}`); } }) as F;

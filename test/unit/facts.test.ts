@@ -12,16 +12,40 @@ describe('fact batching', () => {
     const script = batchScript(queries, 'tok');
     const out = execFileSync('/bin/sh', ['-s'], { input: script }).toString();
     const parts = splitBatch(out, queries, 'tok');
-    expect(parts.get('a')).toBe('one\ntwo\n');
-    expect(parts.get('b')).toBe('no-newline');
-    expect(parts.get('c')).toBe('');
-    expect(parts.get('d')).toBe('after-failure\n');
+    expect(parts.get('a')).toEqual({ stdout: 'one\ntwo\n', code: 0, stderr: '' });
+    expect(parts.get('b')).toEqual({ stdout: 'no-newline', code: 0, stderr: '' });
+    expect(parts.get('c')).toEqual({ stdout: '', code: 3, stderr: '' });
+    expect(parts.get('d')).toEqual({ stdout: 'after-failure\n', code: 0, stderr: '' });
+  });
+
+  it("carries each query's exit code and stderr apart from its stdout", () => {
+    const queries = [q('noisy', 'echo out; echo warn >&2; echo more; ls /no/such/path'), q('quiet', 'echo fine')];
+    const out = execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok') }).toString();
+    const parts = splitBatch(out, queries, 'tok');
+    expect(parts.get('noisy')).toMatchObject({ stdout: 'out\nmore\n', code: 2 });
+    expect(parts.get('noisy')!.stderr).toMatch(/^warn\n.*No such file/s);
+    expect(parts.get('quiet')).toEqual({ stdout: 'fine\n', code: 0, stderr: '' });
+  });
+
+  it('a failed query is an error of its owners naming host and query, never a default; declared exit codes are answers', async () => {
+    const t = new FakeTransport('web-1', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
+    const absent: FactQuery = { key: 'getent', script: 'exit 2', exitCodes: [0, 2], parse: (s, o) => `${o.code}:${s}` };
+    const refused: FactQuery = { key: 'json', script: 'echo nope', parse: (s) => JSON.parse(s) as unknown };
+    const { facts, failed } = await gatherFacts(t, [
+      { owner: 'broken', queries: { ok: q('ok', 'echo ok'), bad: q('ufw', 'echo partial; echo ufw: command failed >&2; exit 1') } },
+      { owner: 'absent', queries: { g: absent } },
+      { owner: 'unparsable', queries: { j: refused } },
+    ]);
+    expect(failed.get('broken')).toBe('on web-1, fact query ufw failed (exit 1): ufw: command failed');
+    expect(facts.has('broken')).toBe(false);
+    expect(facts.get('absent')).toEqual({ g: '2:' });
+    expect(failed.get('unparsable')).toMatch(/^on web-1, fact query json gave output its parser refused: /);
   });
 
   it('a query that reads stdin cannot swallow the rest of the batch', () => {
     const queries = [q('greedy', 'cat'), q('next', 'echo still-here')];
     const out = execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok') }).toString();
-    expect(splitBatch(out, queries, 'tok')).toEqual(new Map([['greedy', ''], ['next', 'still-here\n']]));
+    expect([...splitBatch(out, queries, 'tok')].map(([k, o]) => [k, o.stdout])).toEqual([['greedy', ''], ['next', 'still-here\n']]);
   });
 
   it('sends one exec per run-as user and shares identical keys', async () => {
@@ -35,6 +59,7 @@ describe('fact batching', () => {
     expect(t.execCount).toBe(2);
     expect(t.scripts[0].match(/echo listing/g)).toHaveLength(1);
     expect(facts.get('r1')).toEqual({ pkgs: 'listing\n', x: 'x\n' });
+    expect(t.scripts[0]).not.toContain('2>/dev/null');
     expect(facts.get('r2')).toEqual({ pkgs: 'listing\n' });
     expect(facts.get('r3')).toEqual({ pg: 'pg\n' });
   });

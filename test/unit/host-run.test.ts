@@ -25,7 +25,7 @@ interface Toy {
 function toyType(dir: string, calls: string[], group?: string): ResourceType<Toy> {
   const path = (s: Toy) => join(dir, s.name);
   const write = (s: Toy) => ({ script: `printf %s '${s.broken ? 'wrong' : s.value}' > ${path(s)}` });
-  return {
+  const base: ResourceType<Toy> = {
     kind: group ? 'gtoy' : 'toy',
     id: (s) => `toy:${s.name}`,
     facts: (s) => ({ value: { key: `toy:${s.name}`, script: `cat ${path(s)} 2>/dev/null || true`, parse: (o) => o } }),
@@ -40,13 +40,15 @@ function toyType(dir: string, calls: string[], group?: string): ResourceType<Toy
       return 'restarted';
     },
     watchVerb: () => 'restart',
+  };
+  if (!group) return base;
+  return {
+    ...base,
     group,
-    applyGroup: group
-      ? async (items, ctx) => {
-          calls.push(`group ${items.map((i) => i.spec.name).join(',')}`);
-          for (const i of items) await ctx.run(write(i.spec), 'group write');
-        }
-      : undefined,
+    async applyGroup(items, ctx) {
+      calls.push(`group ${items.map((i) => i.spec.name).join(',')}`);
+      for (const i of items) await ctx.run(write(i.spec), 'group write');
+    },
   };
 }
 
@@ -65,6 +67,18 @@ async function run(resources: Resource[], check = false) {
   const results = await new HostRun(host, buildGraph(resources), transport, { check, statesDir: '/', stateDir: STATE_DIR, signal: new AbortController().signal }).run();
   return { byId: Object.fromEntries(results.map((r) => [r.id, r])), execs: transport.execCount };
 }
+
+describe('optional capabilities', () => {
+  it('are all or nothing: a type cannot be half watchable or half groupable (tsc refuses it)', () => {
+    const base = toyType('/nowhere', []);
+    const { onWatch: _w, watchVerb: _v, ...plain } = base;
+    // @ts-expect-error onWatch without watchVerb
+    const halfWatch: ResourceType<Toy> = { ...plain, onWatch: base.onWatch };
+    // @ts-expect-error a group with nothing to apply it
+    const halfGroup: ResourceType<Toy> = { ...plain, group: 'g' };
+    expect([halfWatch.kind, halfGroup.kind]).toEqual(['toy', 'toy']);
+  });
+});
 
 describe('host run', { timeout: 60_000 }, () => {
   it('reads every fact in one exec, and a converged host costs exactly that', async () => {

@@ -5,12 +5,12 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Facts, ResourceType } from '../../src/core/resource.js';
+import type { FactQuery, Facts, ResourceType } from '../../src/core/resource.js';
 import { FIXTURES, planCtx } from './fixtures.js';
 
 export interface Scenario<S> {
   spec: S;
-  facts: Record<string, { command: string; output: string }>;
+  facts: Record<string, { command: string; output: string; code?: number; stderr?: string }>;
 }
 
 /** The state tree resolve() reads `source` files from. */
@@ -26,15 +26,19 @@ export function resolveSpec<S>(type: ResourceType<S>, spec: S): S {
 }
 
 /** The scenario's spec, resolved as the compiler would, and its facts parsed. */
-export function planInput<S>(type: ResourceType<S>, name: string): { spec: S; facts: Facts } {
+export function planInput<S, F>(type: ResourceType<S, F>, name: string): { spec: S; facts: F } {
   const sc = scenario<S>(type.kind, name);
   const spec = resolveSpec(type, sc.spec);
   const facts: Facts = {};
-  for (const [fact, q] of Object.entries(type.facts(spec, planCtx()))) {
+  for (const [fact, q] of Object.entries<FactQuery>(type.facts(spec, planCtx()))) {
     const captured = sc.facts[fact];
     if (captured?.command !== q.script) throw new Error(`fixture ${type.kind}/${name} (${fact}) is stale: re-capture it with test/fixtures/capture.mjs`);
-    facts[fact] = q.parse(captured.output);
+    // Fixtures captured before exit codes were recorded ran with exit 0: a failed query was an error then too.
+    const out = { stdout: captured.output, code: captured.code ?? 0, stderr: captured.stderr ?? '' };
+    if (!(q.exitCodes ?? [0]).includes(out.code)) throw new Error(`fixture ${type.kind}/${name} (${fact}) records a failed query (exit ${out.code}): ${out.stderr}`);
+    facts[fact] = q.parse(out.stdout, out);
   }
-  return { spec, facts };
+  // Each name filled by the type's own query of that name: the facts its plan reads.
+  return { spec, facts: facts as F };
 }
 
