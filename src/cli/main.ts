@@ -32,6 +32,7 @@ function runOptions<T>(y: Argv<T>) {
     .option('report', { type: 'string', describe: 'Write the fleet report to FILE.html (self-contained) or FILE.md' })
     .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: tty on a terminal, else plain: a line per host phase and per finished resource)' })
     .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' })
+    .option('fail-on', { type: 'string', array: true, choices: ['drift', 'pending', 'new', 'any'], default: ['any'], describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' })
     .option('shard', { type: 'string', describe: 'K/N: converge only this controller\'s part of the targeted hosts (stable split by host name); merge the shards\' --json reports with merge-reports' });
 }
 
@@ -96,7 +97,8 @@ export function buildCli(argv: string[]) {
           .option('json', { type: 'boolean', default: false, describe: 'The merged report as JSON on stdout' })
           .option('report', { type: 'string', describe: 'Also write it to FILE.html or FILE.md' })
           .option('diff', { type: 'boolean', default: false, describe: 'Show unified diffs of file content' })
-          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' }),
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' })
+          .option('fail-on', { type: 'string', array: true, choices: ['drift', 'pending', 'new', 'any'], default: ['any'], describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' }),
       (a) => set(mergeCommand(a as unknown as MergeArgs)),
     )
     .demandCommand(1, 'name a command: highstate, apply, validate, show, graph, facts, init or merge-reports')

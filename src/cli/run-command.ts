@@ -5,7 +5,7 @@ import { defaultConnect, loadHostStates, prepareHosts, runFleet } from '../engin
 import { FactsCache } from '../engine/facts-cache.js';
 import { readMissingFacts } from '../engine/first-facts.js';
 import type { HostEvent } from '../engine/host-run.js';
-import { exitCode, type RunResult } from '../core/result.js';
+import { exitCode, type FailOn, type RunResult } from '../core/result.js';
 import { InputError } from '../core/diagnostics.js';
 import { hostReport, redactRun, redactedJson, summaryLine, useColor } from '../report/text.js';
 import { htmlReport } from '../report/html.js';
@@ -30,6 +30,8 @@ export interface RunArgs extends CommonArgs {
   stateNames?: string[];
   /** --shard K/N: this controller's part of the targeted hosts. */
   shard?: string;
+  /** --fail-on: which would-change classes make a check exit 2. */
+  failOn?: FailOn[];
 }
 
 /** "5" or "25%" of the targeted hosts (at least 1 for a batch). */
@@ -103,7 +105,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     writeReport?.(redactRun(run, redactor));
     if (args.json) process.stdout.write(redactedJson(run, redactor) + '\n');
     else process.stdout.write(summaryLine(run, textOpts) + '\n');
-    return exitCode(run);
+    return exitCode(run, args.failOn);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
