@@ -15,6 +15,7 @@ import { classify, lastConverged, nextRecord, reactionClass, recordQuery, runOri
 import { gatherFacts, type FactRequest } from './facts.js';
 import { sameFacts } from './facts-cache.js';
 import { HOST_FACTS_SCRIPT, parseHostFacts, type HostFacts } from './host-facts.js';
+import { factDifferences, hostPlan, type HostPlan } from './saved-plan.js';
 import { acquireRunLock, activeFile, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery, type LockResult } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
@@ -40,6 +41,10 @@ export interface HostRunOptions {
   waitLock?: number;
   /** converge's state directory on the host (lock, journal); /var/lib/converge by default. */
   stateDir?: string;
+  /** --check --out: receives what was planned, as hashes (saved-plan.ts). */
+  onPlan?(plan: HostPlan): void;
+  /** apply-plan: the host's saved plan; the run is refused when the host's facts differ from it. */
+  expectPlan?: HostPlan;
   /** Stamped into the host's applied record; by default read from statesDir. */
   origin?: RunOrigin;
   /** Opens a fresh transport to the same host (for ApplyContext.canReconnect). */
@@ -280,6 +285,7 @@ export class HostRun {
         // Another run went first: what we planned may no longer hold.
         if (got?.waited) this.planned = await this.plan(order, true);
       }
+      this.savedPlan(order);
       const phase = this.opts.check ? 'planning' : 'applying';
       for (const [done, r] of order.entries()) {
         // Before, not after: a slow resource shows while it runs.
@@ -301,6 +307,15 @@ export class HostRun {
   /** r runs only when an onchanges requisite changed: its own onchanges, or another's onchanges_in. */
   private hasOnchanges(r: Resource): boolean {
     return this.graph.upstream(r).some((e) => e.kind === 'onchanges');
+  }
+
+  /** Hand the plan to --out, or hold it against a saved plan: a host that moved since is refused before anything is applied. */
+  private savedPlan(order: Resource[]): void {
+    if (!this.opts.onPlan && !this.opts.expectPlan) return;
+    const planned = order.map((r) => ({ resource: r, ...this.planned.get(r)! }));
+    this.opts.onPlan?.(hostPlan(planned));
+    const moved = this.opts.expectPlan && factDifferences(this.opts.expectPlan, planned);
+    if (moved) throw new HostError(`refused: ${moved}`, 'nothing was applied to this host: check again (--check --out) and review the new plan');
   }
 
   private somethingToDo(): boolean {

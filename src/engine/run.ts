@@ -18,6 +18,7 @@ import { FactsCache } from './facts-cache.js';
 import type { HostFacts } from './host-facts.js';
 import { runOrigin, type RunOrigin } from './applied-record.js';
 import { HostRun, type HostEvent } from './host-run.js';
+import type { HostPlan } from './saved-plan.js';
 
 export interface PreparedHost {
   host: Host;
@@ -83,6 +84,10 @@ const RECONNECT_TIMEOUT_MS = 6000;
 
 export interface RunOptions {
   check: boolean;
+  /** --check --out: each host's plan, as hashes. */
+  onHostPlan?(host: string, plan: HostPlan): void;
+  /** apply-plan: the saved plan each host must still match. */
+  expectPlans?: Record<string, HostPlan>;
   /** The state revision and login stamped into hosts' applied records (read once per run). */
   origin?: RunOrigin;
   forks: number;
@@ -139,6 +144,8 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
       check: opts.check,
       statesDir: opts.statesDir,
       origin: opts.origin,
+      onPlan: opts.onHostPlan && ((plan) => opts.onHostPlan!(host.name, plan)),
+      expectPlan: opts.expectPlans?.[host.name],
       signal: opts.signal,
       waitLock: opts.waitLock,
       onEvent: opts.onEvent,

@@ -2,8 +2,9 @@
 // each change is classed new / pending / drift by the applied record the
 // hosts keep; a file dropped by hand in an exclusive /etc/sudoers.d is drift,
 // shown by hash only, moved away by apply with a backup; --fail-on drift;
-// reports validate against schemas/report.schema.json; and a converged host
-// still costs 1 exec (2 with a second run-as user).
+// reports validate against schemas/report.schema.json; a saved plan applied
+// after a hand edit on one host is refused there and applied on the other;
+// and a converged host still costs 1 exec (2 with a second run-as user).
 
 import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
@@ -136,5 +137,30 @@ describe('drift, pending and new on a 2-host fleet', () => {
       expect(classes(again.json, h)).toEqual([]);
       expect(hostOf(again.json, h).execCount).toBe(2);
     }
+  });
+
+  it('a saved plan applied after a hand edit on one host: that host is refused with the reason, the other applied', async () => {
+    fleet.writeInventory(inv, { roles: { app: HOSTS }, states: 'states', vars: { workers: 2, banner: 'planned' } });
+    const plan = join(fleet.dir, 'plan.json');
+    const checked = await converge(['highstate', '--check', '--out', plan, '-i', inv]);
+    expect(checked.code, checked.stderr).toBe(2);
+    expect(checked.stderr).toContain(`plan of 2 host(s) written to ${plan}`);
+    expect(readFileSync(plan, 'utf8')).not.toContain('planned');
+
+    await fleet.exec('drift-1', "sed -i 's/workers = 2/workers = 5/' /srv/app/settings.ini");
+    const r = await run('apply-plan', plan);
+    expect(r.code).toBe(1);
+    expect(hostOf(r.json, 'drift-1')).toMatchObject({ status: 'failed', error: { message: 'refused: the host changed since the plan: settings (file:/srv/app/settings.ini)' } });
+    expect(hostOf(r.json, 'drift-2').status).toBe('changed');
+    expect(classes(r.json, 'drift-2')).toEqual(['banner:changed:pending']);
+    expect((await fleet.exec('drift-2', 'cat /srv/app/banner.txt')).stdout).toBe('planned\n');
+    expect((await fleet.exec('drift-1', 'cat /srv/app/banner.txt')).stdout).toBe('hello again\n');
+
+    // a plan past its age limit is refused whole
+    const old = JSON.parse(readFileSync(plan, 'utf8'));
+    writeFileSync(plan, JSON.stringify({ ...old, createdAt: new Date(Date.now() - 2 * 3600_000).toISOString() }));
+    const stale = await converge(['apply-plan', plan, '-i', inv]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/the plan was made 120 min ago .* more than the 60 min allowed/);
   });
 });
