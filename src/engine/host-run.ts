@@ -221,7 +221,9 @@ export class HostRun {
     // Every failure says what to do next, even when the code that failed had no better hint.
     const hint = extra.hint ?? (status === 'failed' ? `fix the cause named above on ${this.host.name}, or change the resource at ${r.where.file}:${r.where.line}, then run again` : undefined);
     const durationMs = Date.now() - started;
-    const cls = changedStatus(status) ? (extra.changes?.length || !extra.notified ? classify(r, this.applied) : this.triggerClass(r)) : undefined;
+    // A pure reaction, or a resource that runs only on its onchanges (a migration), is the kind of change that triggered it.
+    const reaction = (!extra.changes?.length && extra.notified) || this.hasOnchanges(r);
+    const cls = changedStatus(status) ? (reaction ? this.triggerClass(r) : classify(r, this.applied)) : undefined;
     this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, class: cls, reason, changes: [], durationMs, ...extra, hint });
     this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
   }
