@@ -6,7 +6,7 @@ import { InputError } from '../core/diagnostics.js';
 import type { HostResult, RunResult } from '../core/result.js';
 import { runOrigin } from '../engine/applied-record.js';
 import type { PreparedHost, RunOptions } from '../engine/run.js';
-import { readPlan, specDifferences, writePlan, type HostPlan } from '../engine/saved-plan.js';
+import { readPlan, specDifferences, writePlan, type HostPlan, type SavedPlan } from '../engine/saved-plan.js';
 
 export interface PlanArgs {
   check: boolean;
@@ -28,8 +28,14 @@ export interface PlanMode {
   finish(run: RunResult): HostResult[];
 }
 
-export function planMode(args: PlanArgs, prepared: PreparedHost[], statesDir: string): PlanMode {
+/** The saved plan to apply, if any: bad arguments and a bad or stale plan are refused before any host is contacted. */
+export function checkPlanArgs(args: PlanArgs): SavedPlan | undefined {
   if (args.out && !args.check) throw new InputError({ message: '--out writes a plan, which only a check makes', where: { path: '--out' }, hint: 'add --check; apply the plan with `converge apply-plan FILE`' });
+  return args.plan ? readPlan(args.plan, args.maxAge ?? DEFAULT_MAX_AGE_SECONDS) : undefined;
+}
+
+/** targeted: the names of the hosts this run targets (prepared lacks those whose facts could not be read). */
+export function planMode(args: PlanArgs, plan: SavedPlan | undefined, targeted: string[], prepared: PreparedHost[], statesDir: string): PlanMode {
   if (args.out) {
     const hosts: Record<string, HostPlan> = {};
     const origin = runOrigin(statesDir);
@@ -45,8 +51,7 @@ export function planMode(args: PlanArgs, prepared: PreparedHost[], statesDir: st
       },
     };
   }
-  if (!args.plan) return { prepared, options: {}, finish: () => [] };
-  const plan = readPlan(args.plan, args.maxAge ?? DEFAULT_MAX_AGE_SECONDS);
+  if (!plan) return { prepared, options: {}, finish: () => [] };
   const refused: HostResult[] = [];
   const run: PreparedHost[] = [];
   for (const p of prepared) {
@@ -56,8 +61,8 @@ export function planMode(args: PlanArgs, prepared: PreparedHost[], statesDir: st
     if (why) refused.push({ host: p.host.name, roles: p.host.roles, status: 'failed', resources: [], execCount: 0, durationMs: 0, error: { message: `refused: ${why}`, hint: 'nothing was applied to this host: check again (--check --out) and review the new plan' } });
     else run.push(p);
   }
-  const missing = Object.keys(plan.hosts).filter((h) => !prepared.some((p) => p.host.name === h));
-  if (missing.length) throw new InputError({ message: `the plan names host(s) the inventory (or --target) does not: ${missing.join(', ')}`, where: { file: args.plan }, hint: 'use the inventory the plan was made with' });
+  const missing = Object.keys(plan.hosts).filter((h) => !targeted.includes(h));
+  if (missing.length) throw new InputError({ message: `the plan names host(s) the inventory (or --target) does not: ${missing.join(', ')}`, where: { file: args.plan! }, hint: 'use the inventory the plan was made with' });
   return {
     prepared: run,
     options: { expectPlans: Object.fromEntries(Object.entries(plan.hosts)) },

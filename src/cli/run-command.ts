@@ -12,7 +12,7 @@ import { htmlReport } from '../report/html.js';
 import { markdownReport } from '../report/markdown.js';
 import { writeFileSync } from 'node:fs';
 import { createProgress, type ProgressMode } from '../report/progress.js';
-import { planMode } from './plan-option.js';
+import { checkPlanArgs, planMode } from './plan-option.js';
 import { loadContext, type CommonArgs } from './context.js';
 import { inShard, parseShard } from '../fleet/shard.js';
 
@@ -58,6 +58,7 @@ export function reportWriter(file: string): (run: RunResult) => void {
 }
 
 export async function runCommand(args: RunArgs): Promise<number> {
+  const savedPlan = checkPlanArgs(args);
   const writeReport = args.report ? reportWriter(args.report) : undefined;
   // apply STATE... names its states: the top file is not used, nor checked.
   const ctx = loadContext(args, { useTop: !args.stateNames });
@@ -75,6 +76,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const first = await readMissingFacts(hosts, factsCache, defaultConnect(args.acceptNewHostKeys), args.forks, (e) => early.push(e));
   const planned = planMode(
     args,
+    savedPlan,
+    hosts.map((h) => h.name),
     prepareHosts(ctx.inventory, ctx.tree, hosts.filter((h) => first.facts.has(h)), args.stateNames, (h) => first.facts.get(h)).map((p) => ({ ...p, execsBefore: first.execs.get(p.host) })),
     ctx.tree.dir,
   );
