@@ -34,10 +34,12 @@ function runOptions<T>(y: Argv<T>) {
     .option('report', { type: 'string', describe: 'Write the fleet report to FILE.html (self-contained) or FILE.md' })
     .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: tty on a terminal, else plain: a line per host phase and per finished resource)' })
     .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' })
+    .option('out', { type: 'string', describe: 'With --check: write the plan to FILE (hashes, paths and actions, never values) for `converge apply-plan FILE`' })
+    .option('fail-on', { type: 'string', array: true, choices: ['drift', 'pending', 'new', 'any'], default: ['any'], describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' })
     .option('shard', { type: 'string', describe: 'K/N: converge only this controller\'s part of the targeted hosts (stable split by host name); merge the shards\' --json reports with merge-reports' });
 }
 
-export const COMMANDS = ['highstate', 'apply', 'validate', 'show', 'graph', 'facts', 'init', 'merge-reports', 'pull', 'collect-reports'];
+export const COMMANDS = ['highstate', 'apply', 'apply-plan', 'validate', 'show', 'graph', 'facts', 'init', 'merge-reports', 'pull', 'collect-reports'];
 
 export function buildCli(argv: string[]) {
   let code = 0;
@@ -57,6 +59,15 @@ export function buildCli(argv: string[]) {
       'Apply only the named state files',
       (y) => runOptions(y).positional('states', { type: 'string', array: true, describe: 'State names relative to states/, without .yaml' }),
       (a) => set(runCommand({ ...(a as unknown as RunArgs), states: undefined, stateNames: a.states as string[] })),
+    )
+    .command(
+      'apply-plan <plan>',
+      'Apply a plan saved by highstate --check --out: exactly its changes; a host whose facts or states changed since is refused',
+      (y) =>
+        runOptions(y)
+          .positional('plan', { type: 'string', demandOption: true, describe: 'The plan file' })
+          .option('max-age', { type: 'number', default: 3600, describe: 'Refuse a plan older than SECONDS' }),
+      (a) => set(runCommand({ ...(a as unknown as RunArgs), check: false, out: undefined, plan: a.plan as string })),
     )
     .command('validate', 'Schema-check inventory, top file and states without connecting (secrets missing here are notes, not errors)', (y) => common(y).option('target', { alias: 't', type: 'string' }), (a) => set(validateCommand(a)))
     .command('show <host>', 'Print the rendered, ordered resources of one host', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(showCommand(a as never)))
@@ -98,7 +109,8 @@ export function buildCli(argv: string[]) {
           .option('json', { type: 'boolean', default: false, describe: 'The merged report as JSON on stdout' })
           .option('report', { type: 'string', describe: 'Also write it to FILE.html or FILE.md' })
           .option('diff', { type: 'boolean', default: false, describe: 'Show unified diffs of file content' })
-          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' }),
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' })
+          .option('fail-on', { type: 'string', array: true, choices: ['drift', 'pending', 'new', 'any'], default: ['any'], describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' }),
       (a) => set(mergeCommand(a as unknown as MergeArgs)),
     )
     .command(
@@ -133,7 +145,7 @@ export function buildCli(argv: string[]) {
           .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' }),
       (a) => set(collectCommand(a as unknown as CollectArgs)),
     )
-    .demandCommand(1, 'name a command: highstate, apply, validate, show, graph, facts, init, merge-reports, pull or collect-reports')
+    .demandCommand(1, 'name a command: highstate, apply, apply-plan, validate, show, graph, facts, init, merge-reports, pull or collect-reports')
     .strict()
     .help()
     .version(false)

@@ -1,7 +1,7 @@
 // converge merge-reports: the JSON reports of sharded runs as one fleet
 // report (text, JSON, HTML or Markdown) and one exit code (src/fleet/merge-reports.ts).
 
-import { exitCode } from '../core/result.js';
+import { exitCode, type FailOn } from '../core/result.js';
 import { Redactor } from '../core/sensitive.js';
 import { mergeRuns, readReport } from '../fleet/merge-reports.js';
 import { hostReport, summaryLine, useColor } from '../report/text.js';
@@ -13,6 +13,7 @@ export interface MergeArgs {
   report?: string;
   diff: boolean;
   verbose: boolean;
+  failOn?: FailOn[];
 }
 
 export function mergeCommand(args: MergeArgs): number {
@@ -27,5 +28,5 @@ export function mergeCommand(args: MergeArgs): number {
     for (const h of run.hosts) process.stdout.write(hostReport(h, opts, new Redactor()) + '\n');
     process.stdout.write(summaryLine(run, opts) + '\n');
   }
-  return exitCode(run);
+  return exitCode(run, args.failOn);
 }

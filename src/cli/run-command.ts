@@ -5,13 +5,14 @@ import { defaultConnect, loadHostStates, prepareHosts, runFleet } from '../engin
 import { FactsCache } from '../engine/facts-cache.js';
 import { readMissingFacts } from '../engine/first-facts.js';
 import type { HostEvent } from '../engine/host-run.js';
-import { exitCode, type RunResult } from '../core/result.js';
+import { exitCode, type FailOn, type RunResult } from '../core/result.js';
 import { InputError } from '../core/diagnostics.js';
 import { hostReport, redactRun, redactedJson, summaryLine, useColor } from '../report/text.js';
 import { htmlReport } from '../report/html.js';
 import { markdownReport } from '../report/markdown.js';
 import { writeFileSync } from 'node:fs';
 import { createProgress, type ProgressMode } from '../report/progress.js';
+import { checkPlanArgs, planMode } from './plan-option.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
 import { inShard, parseShard } from '../fleet/shard.js';
 
@@ -30,6 +31,12 @@ export interface RunArgs extends CommonArgs {
   stateNames?: string[];
   /** --shard K/N: this controller's part of the targeted hosts. */
   shard?: string;
+  /** --check --out PLAN; apply-plan PLAN and its --max-age. */
+  out?: string;
+  plan?: string;
+  maxAge?: number;
+  /** --fail-on: which would-change classes make a check exit 2. */
+  failOn?: FailOn[];
 }
 
 /** "5" or "25%" of the targeted hosts (at least 1 for a batch). */
@@ -57,6 +64,7 @@ export interface SelfRun {
 }
 
 export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number> {
+  const savedPlan = checkPlanArgs(args);
   const writeReport = args.report ? reportWriter(args.report) : undefined;
   // apply STATE... names its states: the top file is not used, nor checked.
   const ctx = loadContext(args, { useTop: !args.stateNames });
@@ -72,7 +80,14 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
   // Shown once the progress display starts, after the states compiled (an input error is then printed alone).
   const early: HostEvent[] = [];
   const first = await readMissingFacts(hosts, factsCache, defaultConnect(args.acceptNewHostKeys), args.forks, (e) => early.push(e));
-  const prepared = prepareHosts(ctx.inventory, ctx.tree, hosts.filter((h) => first.facts.has(h)), args.stateNames, (h) => first.facts.get(h)).map((p) => ({ ...p, execsBefore: first.execs.get(p.host) }));
+  const planned = planMode(
+    args,
+    savedPlan,
+    hosts.map((h) => h.name),
+    prepareHosts(ctx.inventory, ctx.tree, hosts.filter((h) => first.facts.has(h)), args.stateNames, (h) => first.facts.get(h)).map((p) => ({ ...p, execsBefore: first.execs.get(p.host) })),
+    ctx.tree.dir,
+  );
+  const prepared = planned.prepared;
   const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
   const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);
   const progress = createProgress(args.progress ?? (process.stderr.isTTY ? 'tty' : 'plain'), hosts.map((h) => h.name), process.stderr, useColor(process.stderr));
@@ -101,16 +116,18 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
       maxFail,
       signal: controller.signal,
       onEvent,
+      ...planned.options,
       onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
       factsCache,
     }, first.failed);
     progress.finish();
+    for (const h of planned.finish(run)) if (!args.json) process.stdout.write(hostReport(h, textOpts, redactor) + '\n');
     if (shard) run.shard = shard;
     writeReport?.(redactRun(run, redactor));
     await self?.deliver(redactRun(run, redactor));
     if (args.json) process.stdout.write(redactedJson(run, redactor) + '\n');
     else process.stdout.write(summaryLine(run, textOpts) + '\n');
-    return exitCode(run);
+    return exitCode(run, args.failOn);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -112,6 +112,11 @@ interface ResourceBase<S, F> {
    * kind:state-id.
    */
   id?(spec: S): string;
+  /**
+   * Paths this resource keeps present on the host: an exclusive directory
+   * (directory.exclusive) leaves the entries they name alone.
+   */
+  managedPaths?(spec: S): string[];
   /** Natural ids this resource must come after when they are managed (parent dir, owner, package). */
   implicitAfter?(spec: S): string[];
   facts(spec: S, ctx: PlanContext): FactQueries<F>;

@@ -6,14 +6,16 @@
 
 import { errorMessage, HostError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, Facts, PlanContext } from '../core/resource.js';
-import type { ResourceResult, ResourceStatus } from '../core/result.js';
+import type { LastConverged, ResourceResult, ResourceStatus } from '../core/result.js';
 import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
 import { describeExit, type ExecResult, type Held, type Transport } from '../transport/transport.js';
+import { classify, lastConverged, nextRecord, reactionClass, recordQuery, runOrigin, writeRecord, type AppliedRecord, type RunOrigin } from './applied-record.js';
 import { gatherFacts, type FactRequest } from './facts.js';
 import { sameFacts } from './facts-cache.js';
 import { HOST_FACTS_SCRIPT, parseHostFacts, type HostFacts } from './host-facts.js';
+import { factDifferences, hostPlan, type HostPlan } from './saved-plan.js';
 import { acquireRunLock, activeFile, addPending, clearPending, DEFAULT_STATE_DIR, journalQuery, type LockResult } from './host-state.js';
 
 export type HostPhase = 'connecting' | 'facts' | 'planning' | 'waiting-lock' | 'applying' | 'done' | 'failed';
@@ -39,6 +41,12 @@ export interface HostRunOptions {
   waitLock?: number;
   /** converge's state directory on the host (lock, journal); /var/lib/converge by default. */
   stateDir?: string;
+  /** --check --out: receives what was planned, as hashes (saved-plan.ts). */
+  onPlan?(plan: HostPlan): void;
+  /** apply-plan: the host's saved plan; the run is refused when the host's facts differ from it. */
+  expectPlan?: HostPlan;
+  /** Stamped into the host's applied record; by default read from statesDir. */
+  origin?: RunOrigin;
   /** Opens a fresh transport to the same host (for ApplyContext.canReconnect). */
   reconnect?(): Promise<Transport>;
   onEvent?(e: HostEvent): void;
@@ -96,6 +104,12 @@ export class HostRun {
   private pending = new Set<string>();
   /** ...and those of them an earlier, interrupted run left. */
   private owedFromEarlier = new Set<string>();
+  /** What converge last applied or verified here (applied-record.ts), as the run found it. */
+  private applied: AppliedRecord | undefined;
+
+  get lastConverged(): LastConverged | undefined {
+    return lastConverged(this.applied);
+  }
 
   constructor(
     private readonly host: Host,
@@ -159,7 +173,7 @@ export class HostRun {
   /** What a run asks a host first: every resource's facts and the reaction journal (the benchmark's floor sends exactly this). */
   factRequests(resources: Resource[], withJournal: boolean, withHostFacts = false): FactRequest<Resource | typeof JOURNAL | typeof HOST_FACTS>[] {
     const requests: FactRequest<Resource | typeof JOURNAL | typeof HOST_FACTS>[] = resources.map((r) => ({ owner: r, queries: r.type.facts(r.spec, this.planContext(r)) }));
-    if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir) } });
+    if (withJournal) requests.push({ owner: JOURNAL, queries: { pending: journalQuery(this.stateDir), applied: recordQuery(this.stateDir) } });
     if (withHostFacts) requests.push({ owner: HOST_FACTS, queries: { facts: hostFactsQuery } });
     return requests;
   }
@@ -187,6 +201,7 @@ export class HostRun {
     if (withJournal) {
       this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
+      this.applied = facts.get(JOURNAL)!.applied as AppliedRecord | undefined;
     }
     if (withHostFacts && this.recompileIfFactsChanged(facts.get(HOST_FACTS)!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
     const out = new Map<Resource, Planned>();
@@ -215,8 +230,27 @@ export class HostRun {
     // Every failure says what to do next, even when the code that failed had no better hint.
     const hint = extra.hint ?? (status === 'failed' ? `fix the cause named above on ${this.host.name}, or change the resource at ${r.where.file}:${r.where.line}, then run again` : undefined);
     const durationMs = Date.now() - started;
-    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, reason, changes: [], durationMs, ...extra, hint });
+    // A pure reaction, or a resource that runs only on its onchanges (a migration), is the kind of change that triggered it.
+    const reaction = (!extra.changes?.length && extra.notified) || this.hasOnchanges(r);
+    const cls = changedStatus(status) ? (reaction ? this.triggerClass(r) : classify(r, this.applied)) : undefined;
+    this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, class: cls, reason, changes: [], durationMs, ...extra, hint });
     this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
+  }
+
+  /** The class of a reaction without changes of its own: that of what triggered it. */
+  private triggerClass(r: Resource) {
+    const fired = this.graph.upstream(r).filter((e) => e.kind === 'watch' || e.kind === 'onchanges');
+    return reactionClass(fired.map((e) => this.results.get(e.from)?.class));
+  }
+
+  /** At the end of an apply: the record of what is now in sync here, written only when it differs. */
+  private async updateRecord(): Promise<void> {
+    const inSync = this.graph.order.filter((r) => {
+      const res = this.results.get(r);
+      return res?.status === 'changed' || (res?.status === 'unchanged' && res.reason === 'in sync');
+    });
+    const next = nextRecord(this.applied, inSync, this.opts.origin ?? runOrigin(this.opts.statesDir));
+    if (next) await writeRecord(this.transport, this.stateDir, next);
   }
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
@@ -262,6 +296,7 @@ export class HostRun {
         // Another run went first: what we planned may no longer hold.
         if (got?.waited) this.planned = await this.plan(order, true);
       }
+      this.savedPlan(order);
       const phase = this.opts.check ? 'planning' : 'applying';
       for (const [done, r] of order.entries()) {
         // Before, not after: a slow resource shows while it runs.
@@ -272,6 +307,8 @@ export class HostRun {
           else await this.applyOne(r);
         }
       }
+      // Not when interrupted while waiting for the lock: nothing was applied or verified.
+      if (!this.opts.check && (lock || !this.somethingToDo())) await this.updateRecord();
     } finally {
       await lock?.release();
     }
@@ -281,6 +318,15 @@ export class HostRun {
   /** r runs only when an onchanges requisite changed: its own onchanges, or another's onchanges_in. */
   private hasOnchanges(r: Resource): boolean {
     return this.graph.upstream(r).some((e) => e.kind === 'onchanges');
+  }
+
+  /** Hand the plan to --out, or hold it against a saved plan: a host that moved since is refused before anything is applied. */
+  private savedPlan(order: Resource[]): void {
+    if (!this.opts.onPlan && !this.opts.expectPlan) return;
+    const planned = order.map((r) => ({ resource: r, ...this.planned.get(r)! }));
+    this.opts.onPlan?.(hostPlan(planned));
+    const moved = this.opts.expectPlan && factDifferences(this.opts.expectPlan, planned);
+    if (moved) throw new HostError(`refused: ${moved}`, 'nothing was applied to this host: check again (--check --out) and review the new plan');
   }
 
   private somethingToDo(): boolean {

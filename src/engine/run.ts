@@ -16,7 +16,9 @@ import { SshTransport, UnreachableError } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
 import { FactsCache } from './facts-cache.js';
 import type { HostFacts } from './host-facts.js';
+import { runOrigin, type RunOrigin } from './applied-record.js';
 import { HostRun, type HostEvent } from './host-run.js';
+import type { HostPlan } from './saved-plan.js';
 
 export interface PreparedHost {
   host: Host;
@@ -82,6 +84,12 @@ const RECONNECT_TIMEOUT_MS = 6000;
 
 export interface RunOptions {
   check: boolean;
+  /** --check --out: each host's plan, as hashes. */
+  onHostPlan?(host: string, plan: HostPlan): void;
+  /** apply-plan: the saved plan each host must still match. */
+  expectPlans?: Record<string, HostPlan>;
+  /** The state revision and login stamped into hosts' applied records (read once per run). */
+  origin?: RunOrigin;
   forks: number;
   /** Rolling runs: hosts per batch (a batch starts when the previous one is done). */
   batchSize?: number;
@@ -132,9 +140,12 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
   try {
     const connect = opts.connect ?? defaultConnect(!!opts.acceptNewHostKeys);
     transport = await connect(host);
-    const resources = await new HostRun(host, graph, transport, {
+    const hostRun = new HostRun(host, graph, transport, {
       check: opts.check,
       statesDir: opts.statesDir,
+      origin: opts.origin,
+      onPlan: opts.onHostPlan && ((plan) => opts.onHostPlan!(host.name, plan)),
+      expectPlan: opts.expectPlans?.[host.name],
       signal: opts.signal,
       waitLock: opts.waitLock,
       onEvent: opts.onEvent,
@@ -145,10 +156,11 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
         // The controller keeps them, also in check mode: nothing on the host is written.
         read: (f) => opts.factsCache?.set(host, f),
       },
-    }).run();
+    });
+    const resources = await hostRun.run();
     const status = hostStatus(resources);
     opts.onEvent?.({ host: host.name, phase: status === 'failed' ? 'failed' : 'done' });
-    return { ...base, status, resources, execCount: transport.execCount + (p.execsBefore ?? 0), durationMs: Date.now() - started };
+    return { ...base, status, resources, lastConverged: hostRun.lastConverged, execCount: transport.execCount + (p.execsBefore ?? 0), durationMs: Date.now() - started };
   } catch (e) {
     opts.onEvent?.({ host: host.name, phase: 'failed' });
     return {
@@ -174,6 +186,7 @@ export async function runFleet(prepared: PreparedHost[], opts: RunOptions, known
   const queue = new PQueue({ concurrency: Math.max(1, opts.forks) });
   const batchSize = opts.batchSize ?? prepared.length;
   const results: HostResult[] = [...known];
+  opts = { ...opts, origin: opts.origin ?? runOrigin(opts.statesDir) };
   known.forEach((r) => opts.onHostDone?.(r));
   let failures = known.length;
   for (let i = 0; i < prepared.length; i += batchSize) {

@@ -12,4 +12,16 @@ export interface DirectorySpec {
   owner?: string;
   group?: string;
   mode?: string;
+  /**
+   * Only declared entries belong here (Puppet's purge, Salt's clean): each entry no resource of the host declares (file, symlink, directory, cron, supervisor_program, a user's sudoers drop-in) and no `keep` pattern covers is reported as drift by --check and moved by apply to /var/lib/converge/backup/<path>/<name>.<time>.
+   */
+  exclusive?: boolean;
+  /**
+   * With exclusive: entry names (sh globs) to leave alone, e.g. what packages install there: [README, e2scrub_all].
+   */
+  keep?: string[];
+  /**
+   * With exclusive: show unmanaged entries by size and hash only, never their content (entries may hold secrets, as in /etc/sudoers.d). Content is shown only for small plain-text files anyway.
+   */
+  redact?: boolean;
 }

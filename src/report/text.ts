@@ -5,7 +5,7 @@
 
 import pc from 'picocolors';
 import type { Change } from '../core/resource.js';
-import { countStatuses, type HostResult, type ResourceResult, type RunResult } from '../core/result.js';
+import { countClasses, countStatuses, type HostResult, type ResourceResult, type RunResult } from '../core/result.js';
 import { REDACTED, type Redactor } from '../core/sensitive.js';
 
 export interface TextOptions {
@@ -33,6 +33,25 @@ export function diffBody(diff: string): string[] {
   return start < 0 ? lines : lines.slice(start);
 }
 
+/** "would-change (drift)": the status and, for a change, whose change it is. */
+export function statusText(r: ResourceResult): string {
+  return r.class ? `${r.status} (${r.class})` : r.status;
+}
+
+/** When, from which state revision and by whom the host was last converged, as the run found it. */
+export function lastConvergedText(h: HostResult): string {
+  const l = h.lastConverged;
+  if (!l) return 'never converged by converge (no applied record)';
+  const rev = l.revision ? ` from ${l.revision.slice(0, 12)}${l.dirty ? ' (with uncommitted changes)' : ''}` : ' from a state tree that is not a git checkout';
+  return `last converged ${l.at}${rev} by ${l.login}`;
+}
+
+/** "2 drift, 1 pending, 0 new" */
+export function classCountsText(h: HostResult): string {
+  const k = countClasses(h.resources);
+  return `${k.drift} drift, ${k.pending} pending, ${k.new} new`;
+}
+
 /** The reason without a leading "changed: " or "would change: " that only repeats the status. */
 export function reasonText(r: ResourceResult): string {
   return r.reason.replace(/^(changed|would change): /, '');
@@ -52,6 +71,7 @@ export function hostReport(h: HostResult, opts: TextOptions, redactor: Redactor)
   const lines = [
     `${c.bold(h.host)}  ${paint[h.status](h.status)}  (${counts.changed} changed, ${counts['would-change']} would change, ${counts.unchanged} unchanged, ${counts.failed} failed, ${counts.skipped} skipped; ${h.execCount} ssh execs, ${(h.durationMs / 1000).toFixed(1)}s)`,
   ];
+  if (h.resources.length) lines.push(c.dim(`  ${lastConvergedText(h)}${counts.changed || counts['would-change'] ? `; changes: ${classCountsText(h)}` : ''}`));
   if (h.error) {
     lines.push(c.red(`  ! ${h.error.message}`));
     if (h.error.hint) lines.push(`    hint: ${h.error.hint}`);
@@ -59,7 +79,7 @@ export function hostReport(h: HostResult, opts: TextOptions, redactor: Redactor)
   for (const r of h.resources) {
     if (r.status === 'unchanged' && !opts.verbose) continue;
     const where = r.where?.file && (r.status === 'failed') ? ` (${r.where.file}:${r.where.line})` : '';
-    lines.push(paint[r.status](`  ${SYMBOL[r.status]} ${r.id} [${r.naturalId}] ${r.status}: ${reasonText(r)}${where}`));
+    lines.push(paint[r.status](`  ${SYMBOL[r.status]} ${r.id} [${r.naturalId}] ${statusText(r)}: ${reasonText(r)}${where}`));
     if (r.hint) lines.push(`    hint: ${r.hint}`);
     for (const ch of r.changes) lines.push(...changeLines(ch, opts));
   }

@@ -34,6 +34,7 @@ const parts = (spec: CronSpec): Part[] => [
 export const cron: ResourceType<CronSpec> = {
   kind: 'cron',
   id: (spec) => `cron:${spec.name}`,
+  managedPaths: (spec) => (spec.ensure === 'absent' ? [] : [cronPath(spec.name)]),
   implicitAfter: (spec) => ['package:cron', 'directory:/etc/cron.d', `user:${spec.user ?? 'root'}`],
   facts: (spec, ctx) => partFacts(parts(spec), ctx),
   plan: (spec, facts, ctx) => planParts(parts(spec), facts, ctx),

@@ -143,6 +143,7 @@ function readSource(source: string, ctx: CompileContext): SourceContent {
 export const file: ResourceType<ResolvedFileSpec, { file: FileFacts }> = {
   kind: 'file',
   id: (spec) => `file:${spec.path}`,
+  managedPaths: (spec) => (spec.ensure === 'absent' ? [] : [spec.path]),
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
 
   resolve(spec, ctx) {

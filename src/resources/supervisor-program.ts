@@ -157,6 +157,7 @@ async function runAndWait(spec: SupervisorProgramSpec, script: string, ctx: Appl
 export const supervisorProgram: ResourceType<SupervisorProgramSpec, { status: ProgramStatus; config: FileFacts }> = {
   kind: 'supervisor_program',
   id: (spec) => `supervisor_program:${spec.name}`,
+  managedPaths: (spec) => (spec.ensure === 'absent' ? [] : [confPath(spec)]),
   implicitAfter: (spec) => [
     'package:supervisor',
     `directory:${spec.conf_dir ?? '/etc/supervisor/conf.d'}`,

@@ -31,6 +31,7 @@ export function parseLinkFacts(text: string): LinkFacts {
 export const symlink: ResourceType<SymlinkSpec, { link: LinkFacts }> = {
   kind: 'symlink',
   id: (spec) => `symlink:${spec.path}`,
+  managedPaths: (spec) => (spec.ensure === 'absent' ? [] : [spec.path]),
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
 
   facts: (spec) => ({ link: { key: `symlink:${spec.path}`, script: symlinkFactScript(spec.path), parse: parseLinkFacts } }),

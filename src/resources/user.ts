@@ -250,6 +250,7 @@ async function writeKeys(spec: UserSpec, f: UserFacts, ctx: ApplyContext): Promi
 export const user: ResourceType<UserSpec, { user: UserFacts }> = {
   kind: 'user',
   id: (spec) => `user:${spec.name}`,
+  managedPaths: (spec) => (spec.ensure !== 'absent' && spec.sudo === 'nopasswd' ? [sudoersPath(spec.name)] : []),
   // Its groups first; the sudo package (when managed) before a sudoers drop-in. Removal needs no order.
   implicitAfter: (spec) =>
     spec.ensure === 'absent'

@@ -9,6 +9,7 @@ import type { HostFacts } from '../engine/host-facts.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
 import { resourceTypes } from '../resources/index.js';
 import type { CompiledItem, EntryCache } from './entry-cache.js';
+import { withDeclaredEntries } from './exclusive.js';
 import { schemaDiagnostics } from './schemas.js';
 import type { RawEntry, StateTree } from './states.js';
 import { Templates, type Vars } from './template.js';
@@ -107,7 +108,7 @@ export function compileHost(host: Host, inventory: Inventory, tree: StateTree, t
   }
   if (diagnostics.length) throw new InputError(diagnostics);
   checkUnique(out, host);
-  return { resources: out, dropped };
+  return { resources: withDeclaredEntries(out), dropped };
 }
 
 /** The id of a dropped entry as a requisite would name it (its template rendered when it can be without an item). */

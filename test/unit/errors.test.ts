@@ -59,6 +59,8 @@ const CASES: Case[] = [
   { name: '--target matching nothing', files: web('resources: {}\n'), args: ['highstate', '-i', 'INV', '--check', '--target', 'db-*'], where: /^\S*inventory\.yaml: --target: /, problem: /"db-\*" matches no host/ },
   { name: '--target naming an unknown role', files: web('resources: {}\n'), args: ['highstate', '-i', 'INV', '--check', '--target', 'role:db'], where: /^\S*inventory\.yaml: --target: /, problem: /unknown role "db"/ },
   { name: 'unknown --report format', files: web('resources: {}\n'), args: ['highstate', '-i', 'INV', '--check', '--report', 'out.pdf'], where: /^--report: /, problem: /unknown report format "out\.pdf"/ },
+  { name: '--out without --check', files: web('resources: {}\n'), args: ['highstate', '-i', 'INV', '--out', 'plan.json'], where: /^--out: /, problem: /--out writes a plan, which only a check makes/ },
+  { name: 'apply-plan of a file that is not a plan', files: tree({ 'states/web.yaml': 'resources: {}\n', 'plan.json': '{"hosts": {}}' }), args: ['apply-plan', 'DIR/plan.json', '-i', 'INV'], where: /^\S*plan\.json: /, problem: /not a converge saved plan/ },
   { name: 'bad --batch', files: web('resources: {}\n'), args: ['highstate', '-i', 'INV', '--check', '--batch', 'half'], where: /^--batch: /, problem: /must be a number or a percentage, got "half"/ },
   { name: 'unknown option', files: web('resources: {}\n'), args: ['highstate', '-i', 'INV', '--chek'], where: /^command line: /, problem: /Unknown argument: chek/ },
   { name: 'unknown command', files: {}, args: ['higstate'], where: /^command line: /, problem: /Unknown argument: higstate/ },
