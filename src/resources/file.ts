@@ -126,13 +126,19 @@ export function contentChange(spec: ResolvedFileSpec, facts: FileFacts, sensitiv
   return diff ? { ...change, diff } : change;
 }
 
-/** Reads `source` from the state tree; it must stay inside the states directory. */
-function readSource(source: string, ctx: CompileContext): SourceContent {
+/** The full path of `source` in the state tree; a path leading outside the states directory is an input error. */
+export function sourcePath(source: string, ctx: CompileContext, example: string): string {
   const full = resolvePath(ctx.statesDir, source);
   const rel = relative(ctx.statesDir, full);
   if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-    throw new InputError({ message: `source "${source}" is outside the states directory`, where: ctx.where, hint: 'give a path relative to the states directory, e.g. files/motd' });
+    throw new InputError({ message: `source "${source}" is outside the states directory`, where: ctx.where, hint: `give a path relative to the states directory, e.g. ${example}` });
   }
+  return full;
+}
+
+/** Reads `source` from the state tree; it must stay inside the states directory. */
+function readSource(source: string, ctx: CompileContext): SourceContent {
+  const full = sourcePath(source, ctx, 'files/motd');
   try {
     return new SourceContent(readFileSync(full));
   } catch (e) {

@@ -6,6 +6,7 @@ import { cmd } from './cmd.js';
 import { cron } from './cron.js';
 import { directory } from './directory.js';
 import { file } from './file.js';
+import { fileTree } from './file-tree.js';
 import { gitCheckout } from './git-checkout.js';
 import { group } from './group.js';
 import { line } from './line.js';
@@ -34,6 +35,7 @@ export const resourceTypes: Record<string, ResourceType> = {
   cron,
   directory,
   file,
+  file_tree: fileTree,
   git_checkout: gitCheckout,
   group,
   line,

@@ -1,4 +1,4 @@
-// symlink, line, file source, cron, sysctl, timezone and locale on one real
+// symlink, line, file source, a file_tree (copied, then cleaned), cron, sysctl, timezone and locale on one real
 // host, in one state tree: the first run converges everything, a network
 // sysctl included (the test image makes the namespace's /proc/sys/net
 // writable), but a kernel.* sysctl, which fails with the kernel's reason since
@@ -43,10 +43,12 @@ resources:
     sysctl: { name: ${KERNEL_SYSCTL}, value: 16384 }
   tz:
     timezone: { name: Europe/Paris }
+  site:
+    file_tree: { path: /srv/site, source: files/site, owner: www-data, group: www-data, clean: true, exclude: [cache] }
   en-us:
     locale: { name: en_US.UTF-8, default: true }
 `;
-const IDS = ['site-link', 'release-link', 'ssh-root', 'ssh-tries', 'app-default', 'logo', 'backup-cron', 'somaxconn', 'msgmax', 'tz', 'en-us'];
+const IDS = ['site-link', 'release-link', 'ssh-root', 'ssh-tries', 'app-default', 'logo', 'backup-cron', 'somaxconn', 'msgmax', 'tz', 'en-us', 'site'];
 
 describe('file extras on a real host', () => {
   let fleet: Fleet;
@@ -75,6 +77,10 @@ describe('file extras on a real host', () => {
     writeFileSync(join(states, 'top.yaml'), 'roles:\n  fx: [extras]\n');
     writeFileSync(join(states, 'extras.yaml'), state);
     writeFileSync(join(states, 'files/logo.bin'), logo);
+    mkdirSync(join(states, 'files/site/css'), { recursive: true });
+    writeFileSync(join(states, 'files/site/index.html'), '<h1>site</h1>\n');
+    writeFileSync(join(states, 'files/site/css/app.css'), 'body { margin: 0 }\n');
+    writeFileSync(join(states, 'files/site/logo.bin'), logo);
     inventory = join(fleet.dir, 'inventory.yaml');
     fleet.writeInventory(inventory, { roles: { fx: [HOST] }, states });
     console.log(`[file-extras] host ready with locales in ${Date.now() - t} ms`);
@@ -119,6 +125,9 @@ describe('file extras on a real host', () => {
     expect(await exec(`sysctl -n ${SYSCTL}; cat /etc/sysctl.d/99-converge-${SYSCTL}.conf`)).toBe(`1024\n# Managed by converge.\n${SYSCTL} = 1024\n`);
     expect(await exec('readlink /etc/localtime; cat /etc/timezone; date +%Z')).toMatch(/^\/usr\/share\/zoneinfo\/Europe\/Paris\nEurope\/Paris\nCES?T\n$/);
     expect(await exec('locale -a; grep -x "en_US.UTF-8 UTF-8" /etc/locale.gen; grep ^LANG= /etc/default/locale')).toMatch(/\nen_US\.utf8\n[^]*en_US\.UTF-8 UTF-8\nLANG=en_US\.UTF-8\n$/);
+    expect(await exec("cd /srv/site && find . -printf '%p %u:%g %m\\n' | sort && cat index.html && sha256sum < logo.bin")).toBe(
+      `. www-data:www-data 755\n./css www-data:www-data 755\n./css/app.css www-data:www-data 644\n./index.html www-data:www-data 644\n./logo.bin www-data:www-data 644\n<h1>site</h1>\n${createHash('sha256').update(logo).digest('hex')}  -\n`,
+    );
   });
 
   it('changes nothing on a second run', async () => {
@@ -138,6 +147,7 @@ describe('file extras on a real host', () => {
         `sysctl -qw ${SYSCTL}=4096`,
         'ln -sfn /usr/share/zoneinfo/Etc/UTC /etc/localtime && echo Etc/UTC > /etc/timezone',
         `printf 'x' >> ${LOGO}`,
+        "echo '<p>hand edit</p>' >> /srv/site/index.html && chmod 700 /srv/site/css && echo stray > /srv/site/notes.txt && mkdir /srv/site/cache && echo c > /srv/site/cache/page",
       ].join(' && '),
     );
     const before = await hostState();
@@ -147,7 +157,7 @@ describe('file extras on a real host', () => {
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(await hostState()).toBe(before);
 
-    const drifted = { 'site-link': 'would-change', 'ssh-tries': 'would-change', 'backup-cron': 'would-change', somaxconn: 'would-change', tz: 'would-change', logo: 'would-change' };
+    const drifted = { 'site-link': 'would-change', 'ssh-tries': 'would-change', 'backup-cron': 'would-change', somaxconn: 'would-change', tz: 'would-change', logo: 'would-change', site: 'would-change' };
     expect(statuses(r.json)).toEqual(allBut('unchanged', drifted));
     const res = resourcesOf(r.json, HOST);
     expect(res['site-link'].changes).toEqual([{ path: 'target', action: 'create', after: '/etc/nginx/sites-available/app' }]);
@@ -160,13 +170,22 @@ describe('file extras on a real host', () => {
       ['/etc/localtime target', '/usr/share/zoneinfo/Etc/UTC'],
       ['/etc/timezone content', expect.stringMatching(/^sha256:/)],
     ]);
+    expect(res.site.changes.map(({ diff: _d, ...c }: { diff?: string }) => c)).toEqual([
+      { path: 'mode:css', action: 'update', before: '0700', after: '0755' },
+      { path: 'content:index.html', action: 'update', before: expect.stringMatching(/^sha256:/), after: expect.stringMatching(/^sha256:/) },
+      { path: 'entry:notes.txt', action: 'delete', before: 'file' },
+    ]);
+    expect(res.site.changes[1].diff).toContain(' <h1>site</h1>\n-<p>hand edit</p>\n');
     expect(res.logo.changes).toEqual([{ path: 'content', action: 'update', before: expect.stringMatching(/^sha256:/), after: `sha256:${createHash('sha256').update(logo).digest('hex')}` }]);
   });
 
   it('puts the drift right, and only the drift', async () => {
     const r = await run();
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(statuses(r.json)).toEqual(allBut('unchanged', { 'site-link': 'changed', 'ssh-tries': 'changed', 'backup-cron': 'changed', somaxconn: 'changed', tz: 'changed', logo: 'changed' }));
+    expect(statuses(r.json)).toEqual(allBut('unchanged', { 'site-link': 'changed', 'ssh-tries': 'changed', 'backup-cron': 'changed', somaxconn: 'changed', tz: 'changed', logo: 'changed', site: 'changed' }));
     expect(await exec(`sysctl -n ${SYSCTL}; readlink /etc/localtime; grep -c '^MaxAuthTries 4$' /etc/ssh/sshd_config`)).toBe('1024\n/usr/share/zoneinfo/Europe/Paris\n1\n');
+    // The stray file is gone, the excluded cache stays.
+    expect(await exec('cd /srv/site && ls -A && cat index.html && stat -c %a css')).toBe('cache\ncss\nindex.html\nlogo.bin\n<h1>site</h1>\n755\n');
+    expect(statuses((await run('--check')).json)).toEqual(allBut('unchanged', {}));
   });
 });
