@@ -40,9 +40,21 @@ function templated(schema, at) {
   return walk(schema);
 }
 
+/** Another host's resource (require, watch, onchanges only): by host name, or on every other host of a role. */
+const remote = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    host: { type: 'string', description: 'The other host, by its inventory name.' },
+    role: { type: 'string', description: 'Every other host of this role.' },
+    id: { type: 'string', description: 'A state id (or kind:name id) on that host.' },
+  },
+  oneOf: [{ required: ['host'] }, { required: ['role'] }],
+};
 const requisite = {
-  description: 'State ids (or kind:name ids) this one relates to.',
-  oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+  description: 'State ids (or kind:name ids) this one relates to; require, watch and onchanges may also name another host\'s resource as { host: NAME, id: ID } or { role: ROLE, id: ID }.',
+  oneOf: [{ type: 'string' }, remote, { type: 'array', items: { oneOf: [{ type: 'string' }, remote] } }],
 };
 const stateSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',

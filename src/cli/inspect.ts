@@ -4,7 +4,8 @@ import { stringify } from 'yaml';
 import { toDot, toMermaid, why, type Graph, type Statuses } from '../graph/graph.js';
 import { instance } from '@viz-js/viz';
 import { InputError } from '../core/diagnostics.js';
-import { prepareHosts, runHost } from '../engine/run.js';
+import { prepareHosts, runHost, type PreparedHost } from '../engine/run.js';
+import { buildFleetGraph, namedHosts, type FleetGraph } from '../fleet/fleet-graph.js';
 import { FactsCache } from '../engine/facts-cache.js';
 import type { Host } from '../inventory/inventory.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
@@ -34,14 +35,27 @@ export function validateCommand(args: CommonArgs): number {
   };
   const loaded = attempt(() => ctx.tree.loadAll());
   const prepared = attempt(() => prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, undefined, keptFacts()));
-  const errors = [loaded, prepared].filter((r): r is InputError => r instanceof InputError);
-  if (errors.length || prepared instanceof InputError) throw new InputError(errors.flatMap((e) => e.diagnostics));
+  // Requisites on other hosts: names resolved on those hosts (compiled too when not targeted), no cycle across hosts.
+  const fleet = prepared instanceof InputError ? undefined : attempt(() => fleetGraphOf(ctx, prepared));
+  const errors = [loaded, prepared, fleet].filter((r): r is InputError => r instanceof InputError);
+  if (errors.length || prepared instanceof InputError || fleet instanceof InputError) throw new InputError(errors.flatMap((e) => e.diagnostics));
   const n = prepared.reduce((s, p) => s + p.graph.order.length, 0);
-  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.top!.file} and the states of ${prepared.length} host(s) (${n} resources)\n`);
+  const across = fleet?.edges.length ? `, ${fleet.edges.length} requisite(s) naming a host or role` : '';
+  process.stdout.write(`valid: ${ctx.inventory.file}, ${ctx.tree.top!.file} and the states of ${prepared.length} host(s) (${n} resources${across})\n`);
   for (const m of ctx.inventory.missingSecrets) {
     process.stdout.write(`note: secret ${m.name} (${m.where.file}:${m.where.line ?? '?'}): ${m.why} here; validated with a placeholder. show, highstate and --check need it: ${m.hint}\n`);
   }
   return 0;
+}
+
+/** The fleet graph of the prepared hosts and the hosts they name; undefined when none names another host. */
+function fleetGraphOf(ctx: ReturnType<typeof loadContext>, prepared: PreparedHost[]): FleetGraph | undefined {
+  const member = (p: PreparedHost) => ({ host: p.host, graph: p.graph, dropped: p.dropped });
+  const named = namedHosts(prepared.map(member), ctx.inventory);
+  if (!named.size) return undefined;
+  const have = new Set(prepared.map((p) => p.host.name));
+  const others = prepareHosts(ctx.inventory, ctx.tree, ctx.inventory.hosts.filter((h) => named.has(h.name) && !have.has(h.name)), undefined, keptFacts());
+  return buildFleetGraph([...prepared, ...others].map(member), ctx.inventory);
 }
 
 export function showCommand(args: CommonArgs & { host: string }): number {
@@ -51,7 +65,7 @@ export function showCommand(args: CommonArgs & { host: string }): number {
     id: r.id,
     resource: r.naturalId,
     from: `${r.where.file}:${r.where.line}`,
-    after: p.graph.upstream(r).map((e) => `${e.from.id} (${e.kind})`),
+    after: [...p.graph.upstream(r).map((e) => `${e.from.id} (${e.kind})`), ...r.remote.map((q) => `${q.id} on ${q.host ?? `every host of role ${q.role}`} (${q.kind})`)],
     [r.kind]: r.spec,
   }));
   process.stdout.write(ctx.inventory.redactor.redact(stringify(list, { lineWidth: 0 })));

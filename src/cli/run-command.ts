@@ -1,7 +1,7 @@
 // highstate and apply: plan (and apply unless --check) over the targeted
 // hosts, print per-host reports as hosts finish and a closing summary.
 
-import { defaultConnect, loadHostStates, prepareHosts, runFleet } from '../engine/run.js';
+import { defaultConnect, loadHostStates, prepareHosts } from '../engine/run.js';
 import { FactsCache } from '../engine/facts-cache.js';
 import { readMissingFacts } from '../engine/first-facts.js';
 import type { HostEvent } from '../engine/host-run.js';
@@ -15,6 +15,8 @@ import { createProgress, type ProgressMode } from '../report/progress.js';
 import { checkPlanArgs, planMode } from './plan-option.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
 import { inShard, parseShard } from '../fleet/shard.js';
+import { checkBatch, crossHost, runWithCrossHost } from '../fleet/fleet-run.js';
+import type { Host } from '../inventory/inventory.js';
 
 export interface RunArgs extends CommonArgs {
   check: boolean;
@@ -63,6 +65,20 @@ export interface SelfRun {
   deliver(run: RunResult): Promise<void>;
 }
 
+/** Hosts outside the target that targeted resources name: their facts read if not kept, then compiled (cross-host requisites). */
+function readOthers(ctx: ReturnType<typeof loadContext>, args: RunArgs, factsCache: FactsCache, onEvent: (e: HostEvent) => void) {
+  return async (others: Host[]) => {
+    const read = await readMissingFacts(others, factsCache, defaultConnect(args.acceptNewHostKeys), args.forks, onEvent);
+    return { prepared: prepareHosts(ctx.inventory, ctx.tree, others.filter((h) => read.facts.has(h)), args.stateNames, (h) => read.facts.get(h)), failed: read.failed };
+  };
+}
+
+/** A pulling host reaches no other host: what its resources name there cannot be waited for, so they are skipped. */
+async function notInPull(others: Host[]) {
+  const why = 'not reachable from a pull run (converge pull runs one host): push from a controller to honour requisites on other hosts';
+  return { prepared: [], failed: others.map((h) => ({ host: h.name, roles: h.roles, status: 'not-attempted' as const, resources: [], execCount: 0, durationMs: 0, error: { message: why } })) };
+}
+
 export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number> {
   const savedPlan = checkPlanArgs(args);
   const writeReport = args.report ? reportWriter(args.report) : undefined;
@@ -88,7 +104,9 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
     ctx.tree.dir,
   );
   const prepared = planned.prepared;
+  const cross = await crossHost(prepared, ctx.inventory, self ? notInPull : readOthers(ctx, args, factsCache, (e) => early.push(e)), first.failed);
   const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
+  checkBatch(cross, batchSize, prepared.length);
   const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);
   const progress = createProgress(args.progress ?? (process.stderr.isTTY ? 'tty' : 'plain'), hosts.map((h) => h.name), process.stderr, useColor(process.stderr));
   // Progress names resources and what a host waits for: redacted like every other line.
@@ -106,7 +124,7 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const run = await runFleet(prepared, {
+    const run = await runWithCrossHost(prepared, {
       check: args.check,
       forks: args.forks,
       statesDir: ctx.tree.dir,
@@ -119,7 +137,7 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
       ...planned.options,
       onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
       factsCache,
-    }, first.failed);
+    }, first.failed, cross);
     progress.finish();
     for (const h of planned.finish(run)) if (!args.json) process.stdout.write(hostReport(h, textOpts, redactor) + '\n');
     if (shard) run.shard = shard;

@@ -55,12 +55,28 @@ export interface HostRunOptions {
    * those the host was compiled with, it is compiled again and planned
    * again (a second exec); a converged host with unchanged facts costs one.
    */
+  /** Cross-host requisites (fleet/fleet-run.ts): what this host's resources wait for on other hosts. */
+  remote?: RemoteRequisites;
   hostFacts?: {
     compiledWith?: HostFacts;
     recompile(facts: HostFacts): Graph;
     /** The facts as read, when they differ from compiledWith (to keep for the next run). */
     read(facts: HostFacts): void;
   };
+}
+
+/** How a resource of another host ended (or, outside --target, whether it is in sync). */
+export interface RemoteOutcome {
+  status: ResourceStatus;
+  reason?: string;
+}
+
+export interface RemoteRequisites {
+  /** The other hosts' resources r waits for. */
+  upstream(r: Resource): { kind: 'require' | 'watch' | 'onchanges'; host: string; id: string }[];
+  wait(host: string, id: string): Promise<RemoteOutcome>;
+  /** This host's resource r is done: hosts waiting on it go on. */
+  settle(r: Resource, outcome: RemoteOutcome): void;
 }
 
 interface Planned {
@@ -75,6 +91,7 @@ const JOURNAL = Symbol('journal');
 const HOST_FACTS = Symbol('host facts');
 const hostFactsQuery = { key: 'host-facts', script: HOST_FACTS_SCRIPT, parse: parseHostFacts };
 const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
+const blockedBy = (b: { id: string; status: ResourceStatus; reason?: string }) => `requisite ${b.id} ${b.status}${b.reason && b.status !== 'skipped' ? `: ${b.reason}` : b.reason ? ` (${b.reason})` : ''}`;
 
 /**
  * The lock, or undefined when the run is interrupted while waiting for it
@@ -106,6 +123,10 @@ export class HostRun {
   private owedFromEarlier = new Set<string>();
   /** What converge last applied or verified here (applied-record.ts), as the run found it. */
   private applied: AppliedRecord | undefined;
+  /** How the other hosts' resources each resource waited for ended. */
+  private readonly remoteDone = new Map<Resource, { kind: string; name: string; outcome: RemoteOutcome }[]>();
+  /** The run lock, once taken. */
+  private lock: Held | undefined;
 
   get lastConverged(): LastConverged | undefined {
     return lastConverged(this.applied);
@@ -234,6 +255,7 @@ export class HostRun {
     const reaction = (!extra.changes?.length && extra.notified) || this.hasOnchanges(r);
     const cls = changedStatus(status) ? (reaction ? this.triggerClass(r) : classify(r, this.applied)) : undefined;
     this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, class: cls, reason, changes: [], durationMs, ...extra, hint });
+    this.opts.remote?.settle(r, { status, reason });
     this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
   }
 
@@ -255,17 +277,21 @@ export class HostRun {
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
   private upstreamStatus(r: Resource) {
-    let blocked: { id: string; status: ResourceStatus } | undefined;
+    let blocked: { id: string; status: ResourceStatus; reason?: string } | undefined;
     let anyChanged = false;
     let onchangesFired = false;
     const fired: string[] = [];
-    for (const e of this.graph.upstream(r)) {
-      const status = this.results.get(e.from)?.status;
-      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: e.from.id, status };
+    const upstream = [
+      ...this.graph.upstream(r).map((e) => ({ kind: e.kind as string, name: e.from.id, outcome: { status: this.results.get(e.from)?.status } as Partial<RemoteOutcome> })),
+      ...(this.remoteDone.get(r) ?? []),
+    ];
+    for (const { kind, name, outcome } of upstream) {
+      const status = outcome.status;
+      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: name, status, reason: outcome.reason };
       if (!changedStatus(status)) continue;
       anyChanged = true;
-      if (e.kind === 'watch' || e.kind === 'onchanges') fired.push(e.from.id);
-      if (e.kind === 'onchanges') onchangesFired = true;
+      if (kind === 'watch' || kind === 'onchanges') fired.push(name);
+      if (kind === 'onchanges') onchangesFired = true;
     }
     const owed = this.owedFromEarlier.has(r.id);
     const verb = this.opts.check ? 'would change' : 'changed';
@@ -284,40 +310,53 @@ export class HostRun {
     this.planned = await this.plan(this.graph.order, true, !!this.opts.hostFacts);
     // The graph the plans are of: compiled again when the host's facts changed.
     const order = this.graph.order;
-    let lock: Held | undefined;
     try {
-      if (!this.opts.check && this.somethingToDo()) {
-        this.event('waiting-lock');
-        const got = await unlessAborted(
-          acquireRunLock(this.transport, this.stateDir, this.opts.waitLock, (note) => this.event('waiting-lock', { note })),
-          this.opts.signal,
-        );
-        lock = got?.held;
-        // Another run went first: what we planned may no longer hold.
-        if (got?.waited) this.planned = await this.plan(order, true);
-      }
+      // Another run went first: what we planned may no longer hold.
+      if (!this.opts.check && this.somethingToDo() && (await this.takeLock())?.waited) this.planned = await this.plan(order, true);
       this.savedPlan(order);
       const phase = this.opts.check ? 'planning' : 'applying';
       for (const [done, r] of order.entries()) {
         // Before, not after: a slow resource shows while it runs.
         this.event(phase, { done, total: order.length, resource: r.id });
         if (!this.results.has(r)) {
+          await this.awaitRemote(r, phase);
           if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());
           else if (this.opts.check) this.checkOne(r);
           else await this.applyOne(r);
         }
       }
       // Not when interrupted while waiting for the lock: nothing was applied or verified.
-      if (!this.opts.check && (lock || !this.somethingToDo())) await this.updateRecord();
+      if (!this.opts.check && (this.lock || !this.somethingToDo())) await this.updateRecord();
     } finally {
-      await lock?.release();
+      await this.lock?.release();
     }
     return order.map((r) => this.results.get(r)!);
   }
 
+  /** The run lock (once): undefined when the run was interrupted while waiting for it. */
+  private async takeLock(): Promise<LockResult | undefined> {
+    if (this.lock) return undefined;
+    this.event('waiting-lock');
+    const got = await unlessAborted(
+      acquireRunLock(this.transport, this.stateDir, this.opts.waitLock, (note) => this.event('waiting-lock', { note })),
+      this.opts.signal,
+    );
+    this.lock = got?.held;
+    return got;
+  }
+
+  /** Waits until the other hosts' resources r names are done (fleet/fleet-run.ts), and keeps how they ended. */
+  private async awaitRemote(r: Resource, phase: HostPhase): Promise<void> {
+    const up = this.opts.remote?.upstream(r) ?? [];
+    if (!up.length) return;
+    this.event(phase, { resource: r.id, note: `waiting for ${up.map((u) => `${u.id} on ${u.host}`).join(', ')}` });
+    const outcomes = await Promise.all(up.map((u) => this.opts.remote!.wait(u.host, u.id)));
+    this.remoteDone.set(r, up.map((u, i) => ({ kind: u.kind, name: `${u.id} on ${u.host}`, outcome: outcomes[i] })));
+  }
+
   /** r runs only when an onchanges requisite changed: its own onchanges, or another's onchanges_in. */
   private hasOnchanges(r: Resource): boolean {
-    return this.graph.upstream(r).some((e) => e.kind === 'onchanges');
+    return this.graph.upstream(r).some((e) => e.kind === 'onchanges') || !!this.opts.remote?.upstream(r).some((u) => u.kind === 'onchanges');
   }
 
   /** Hand the plan to --out, or hold it against a saved plan: a host that moved since is refused before anything is applied. */
@@ -340,7 +379,7 @@ export class HostRun {
     // The user it runs as is created upstream in this run: plan it then.
     if (p.unavailable && up.anyChanged) return this.record(r, 'would-change', `cannot be planned until upstream changes apply (${p.error!.message.replace(/^cannot plan: /, '')})`, started);
     if (p.error) return this.record(r, 'failed', p.error.message, started, { hint: p.error.hint, where: r.where });
-    if (up.blocked) return this.record(r, 'skipped', `requisite ${up.blocked.id} ${up.blocked.status}`, started);
+    if (up.blocked) return this.record(r, 'skipped', blockedBy(up.blocked), started);
     if (up.gated) return this.record(r, 'unchanged', 'no change in its onchanges requisites', started);
     const notified = up.triggers.length && r.type.onWatch ? [`would ${r.type.watchVerb?.(r.spec) ?? 'react'} (${up.triggers.join('; ')})`] : undefined;
     if (p.changes.length === 0 && !notified) return this.record(r, 'unchanged', 'in sync', started);
@@ -352,8 +391,10 @@ export class HostRun {
   private async applyOne(r: Resource): Promise<void> {
     const started = Date.now();
     const up = this.upstreamStatus(r);
-    if (up.blocked) return this.record(r, 'skipped', `requisite ${up.blocked.id} ${up.blocked.status}`, started);
+    if (up.blocked) return this.record(r, 'skipped', blockedBy(up.blocked), started);
     if (up.gated) return this.record(r, 'unchanged', 'no change in its onchanges requisites', started);
+    // Only another host's change moved this one (a reaction, or facts to read again): the lock is taken now.
+    if (!this.lock && up.anyChanged && !(await this.takeLock())) return this.record(r, 'skipped', 'not attempted: the run was interrupted', started);
     const ctx = this.applyContext(r);
     try {
       // Upstream changes can change what this resource sees (a package that
@@ -415,7 +456,7 @@ export class HostRun {
     const members = [r];
     for (const o of this.graph.order) {
       if (o === r || this.results.has(o) || o.type.group !== r.type.group || this.hasOnchanges(o)) continue;
-      const ready = this.graph.upstream(o).every((e) => this.results.get(e.from)?.status === 'unchanged');
+      const ready = this.graph.upstream(o).every((e) => this.results.get(e.from)?.status === 'unchanged') && !this.opts.remote?.upstream(o).length;
       const op = this.planned.get(o)!;
       if (ready && !op.error && op.changes.length) members.push(o);
     }

@@ -17,12 +17,14 @@ import type { Transport } from '../transport/transport.js';
 import { FactsCache } from './facts-cache.js';
 import type { HostFacts } from './host-facts.js';
 import { runOrigin, type RunOrigin } from './applied-record.js';
-import { HostRun, type HostEvent } from './host-run.js';
+import { HostRun, type HostEvent, type RemoteRequisites } from './host-run.js';
 import type { HostPlan } from './saved-plan.js';
 
 export interface PreparedHost {
   host: Host;
   graph: Graph;
+  /** Ids a `when` left out on this host (another host's requisite naming one is met). */
+  dropped: ReadonlySet<string>;
   /** The facts the host was compiled with; undefined: without any. */
   facts?: HostFacts;
   /** Compiles the host again with other facts (they changed since they were cached); throws InputError. */
@@ -50,9 +52,9 @@ export function loadHostStates(tree: StateTree, hosts: Host[], stateNames?: stri
 export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[], stateNames?: string[], factsOf: (h: Host) => HostFacts | undefined = () => undefined): PreparedHost[] {
   const templates = new Templates(tree.dir);
   const cache = new EntryCache();
-  const compile = (host: Host, facts: HostFacts | undefined): Graph => {
+  const compile = (host: Host, facts: HostFacts | undefined) => {
     const { resources, dropped } = compileHost(host, inventory, tree, templates, cache, stateNames, facts);
-    return buildGraph(resources, dropped);
+    return { graph: buildGraph(resources, dropped), dropped };
   };
   // Every host's errors, not the first host's: one mistake that many hosts
   // share is reported once, naming them all.
@@ -61,7 +63,7 @@ export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[
   for (const host of hosts) {
     try {
       const facts = factsOf(host);
-      prepared.push({ host, graph: compile(host, facts), facts, recompile: (f) => compile(host, f) });
+      prepared.push({ host, ...compile(host, facts), facts, recompile: (f) => compile(host, f).graph });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       for (const d of e.diagnostics) {
@@ -105,6 +107,8 @@ export interface RunOptions {
   onHostDone?(r: HostResult): void;
   /** Where facts read during the run are kept for the next (none: not kept, e.g. the simulation). */
   factsCache?: FactsCache;
+  /** Requisites on other hosts' resources (fleet/fleet-run.ts), per host. */
+  remoteFor?(host: string): RemoteRequisites;
 }
 
 export function defaultConnect(acceptNewHostKeys: boolean): Connect {
@@ -150,6 +154,7 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
       waitLock: opts.waitLock,
       onEvent: opts.onEvent,
       reconnect: () => connect(host, RECONNECT_TIMEOUT_MS),
+      remote: opts.remoteFor?.(host.name),
       hostFacts: {
         compiledWith: p.facts,
         recompile: p.recompile,

@@ -25,6 +25,10 @@ export interface LineSpec {
    */
   separator?: string;
   /**
+   * When path is a symlink, edit the file it points to (as Debian 13's /etc/default/locale, a link to /etc/locale.conf); without it a symlink there is refused.
+   */
+  follow?: boolean;
+  /**
    * Regular expression (JavaScript syntax) for the lines this one replaces (the last of them), e.g. "^#?\\s*PermitRootLogin\\s" to take over a commented-out default when there is no live line. To edit only a live setting, use key (it never matches a commented line).
    */
   match?: string;

@@ -12,7 +12,7 @@ import type { Change, CompileContext, FactQuery, ResourceType } from '../core/re
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, type PathStat } from './fs-common.js';
+import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, statWordScript, type PathStat } from './fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;
@@ -85,6 +85,11 @@ function fileFactLines(p: string, stat: string, fetchIf: string | undefined): st
   if (fetchIf !== undefined) lines.push(`  if ${fetchIf}[ "$(stat -c %s ${p})" -le ${MAX_FETCH_BYTES} ]; then echo content; base64 < ${p}; fi`);
   lines.push('fi');
   return lines.join('\n');
+}
+
+/** fileFactScript (content always fetched) for a path given as one sh word, e.g. "$(readlink -f -- /etc/default/locale)". */
+export function fileFactScriptOf(word: string): string {
+  return fileFactLines(word, statWordScript(word), '');
 }
 
 /** sh function `converge_file PATH [SHA256] [fetch]`: fileFactScript, for fact queries (see FactQuery.functions). */

@@ -10,7 +10,7 @@ import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { LineSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
-import { fileFactScript, isText, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff, type FileFacts } from './file.js';
+import { fileFactScript, fileFactScriptOf, isText, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff, type FileFacts } from './file.js';
 import { pathImplicitAfter } from './fs-common.js';
 
 const DEFAULT_SEPARATOR = ' = ';
@@ -81,6 +81,12 @@ function currentText(spec: LineSpec, f: FileFacts): string | undefined {
   return f.content.toString();
 }
 
+/** The file a symlink at path points to, as one sh word (the path itself when it is no link). */
+const followed = (path: string) => `"$(readlink -f -- ${shq(path)})"`;
+
+/** Stat, hash and content of the file (with follow, of the file a symlink there points to). */
+const readScript = (spec: LineSpec) => (spec.follow ? `f=${followed(spec.path)}\n${fileFactScriptOf('"$f"')}` : fileFactScript(spec.path, undefined, true));
+
 export const line: ResourceType<LineSpec, { file: FileFacts }> = {
   kind: 'line',
   id: (spec) => `line:${spec.path}:${spec.key ?? spec.match ?? spec.line}`,
@@ -103,7 +109,7 @@ export const line: ResourceType<LineSpec, { file: FileFacts }> = {
   },
 
   // One download per file, whatever the number of lines managed in it.
-  facts: (spec) => ({ file: { key: `file:${spec.path}:content`, script: fileFactScript(spec.path, undefined, true), parse: parseFileFacts } }),
+  facts: (spec) => ({ file: { key: `file:${spec.path}:content${spec.follow ? ':follow' : ''}`, script: readScript(spec), parse: parseFileFacts } }),
 
   plan(spec, facts, ctx) {
     const f = facts.file;
@@ -122,7 +128,7 @@ export const line: ResourceType<LineSpec, { file: FileFacts }> = {
 
   async apply(spec, _changes, _facts, ctx) {
     const p = shq(spec.path);
-    const read = await ctx.run({ script: fileFactScript(spec.path, undefined, true) }, `reading ${spec.path}`);
+    const read = await ctx.run({ script: readScript(spec) }, `reading ${spec.path}`);
     const f = parseFileFacts(read.stdout);
     const old = currentText(spec, f);
     // Gone since the plan: no line left to remove.
@@ -131,6 +137,7 @@ export const line: ResourceType<LineSpec, { file: FileFacts }> = {
     // Refuse to overwrite an edit someone made since that read.
     const changed = `{ echo ${shq(`${spec.path} changed while converge was editing it; run again`)} >&2; exit 4; }`;
     const guard = f.sha256 ? `[ "$(sha256sum < ${p} | cut -d' ' -f1)" = ${f.sha256} ] || ${changed}` : `[ ! -e ${p} ] || ${changed}`;
-    await ctx.run({ script: `${guard}\n${atomicWriteScript({ path: p, metadata: KEEP_METADATA, sha256: sha256(text) })}`, stdin: text }, `editing ${spec.path}`);
+    // Reading through a symlink (the guard) follows it anyway; the write goes to where it points.
+    await ctx.run({ script: `${guard}\n${atomicWriteScript({ path: spec.follow ? followed(spec.path) : p, metadata: KEEP_METADATA, sha256: sha256(text) })}`, stdin: text }, `editing ${spec.path}`);
   },
 };

@@ -1,4 +1,5 @@
 // locale: its line enabled in /etc/locale.gen and LANG in /etc/default/locale
+// (on Debian 13 a link to /etc/locale.conf, which is edited then)
 // (line parts, so the rest of both files is left alone), and the locale
 // generated, which `locale -a` shows. locale-gen runs when the locale is
 // missing or its locale.gen line changed.
@@ -45,7 +46,7 @@ export function parseLocaleFacts(text: string): LocaleFacts {
 const parts = (spec: LocaleSpec): Part[] => [
   // Takes over Debian's commented-out "# en_US.UTF-8 UTF-8".
   { name: 'gen', type: line, label: '/etc/locale.gen', spec: { path: '/etc/locale.gen', line: genLine(spec), match: `^#?\\s*${escapeRegExp(spec.name)}\\s` } },
-  ...(spec.default ? [{ name: 'default', type: line, label: '/etc/default/locale', spec: { path: '/etc/default/locale', key: 'LANG', value: spec.name, separator: '=', create: true } }] : []),
+  ...(spec.default ? [{ name: 'default', type: line, label: '/etc/default/locale', spec: { path: '/etc/default/locale', key: 'LANG', value: spec.name, separator: '=', create: true, follow: true } }] : []),
 ];
 
 export const locale: ResourceType<LocaleSpec, { locale: LocaleFacts } & Facts> = {

@@ -24,6 +24,25 @@ const ALL_REQUISITES = [...REQUISITES, ...REQUISITES_IN] as const;
 const META = new Set<string>([...ALL_REQUISITES, 'for_each', 'when']);
 /** Most entries name no requisite: they share this one, frozen since it is shared. */
 const NO_REQUISITES = Object.freeze(Object.fromEntries(ALL_REQUISITES.map((r) => [r, Object.freeze([])]))) as unknown as Record<Requisite | RequisiteIn, string[]>;
+const NO_REMOTE: readonly RemoteRequisite[] = Object.freeze([]);
+
+/** The requisites that may name another host's resource (the fleet graph waits on it: fleet/fleet-graph.ts). */
+export const REMOTE_REQUISITES = ['require', 'watch', 'onchanges'] as const;
+
+/**
+ * A requisite naming a resource of another host, or of every host of a
+ * role: `require: [{ host: db-1, id: app-db-role }]`,
+ * `watch: [{ role: web, id: app-code }]`.
+ */
+export interface RemoteRequisite {
+  kind: (typeof REMOTE_REQUISITES)[number];
+  host?: string;
+  role?: string;
+  /** A state id or kind:name id on that host. */
+  id: string;
+  /** Its place in the entry's list (for where it is written). */
+  index: number;
+}
 
 export interface Resource {
   /** State id as written (after rendering), unique per host. */
@@ -34,6 +53,8 @@ export interface Resource {
   /** Natural identity, e.g. file:/etc/motd */
   naturalId: string;
   requisites: Record<Requisite | RequisiteIn, string[]>;
+  /** Requisites naming other hosts' resources. */
+  remote: readonly RemoteRequisite[];
   where: Where;
   /** Where a field of this entry is, e.g. at('require', 0). */
   at(...path: (string | number)[]): Where;
@@ -75,9 +96,36 @@ export function hostVars(host: Host, inventory: Inventory, templates: Templates,
   return vars;
 }
 
-function asList(v: unknown): string[] {
+function asList(v: unknown): unknown[] {
   if (v === undefined || v === null) return [];
-  return (Array.isArray(v) ? v : [v]).map(String);
+  return Array.isArray(v) ? v : [v];
+}
+
+/** An entry's requisites: names of this host's resources, and { host | role, id } of other hosts'. */
+function requisitesOf(list: (r: Requisite | RequisiteIn) => unknown[], where: (...path: (string | number)[]) => Where) {
+  const remote: RemoteRequisite[] = [];
+  const requisites = {} as Record<Requisite | RequisiteIn, string[]>;
+  for (const r of ALL_REQUISITES) {
+    requisites[r] = [];
+    list(r).forEach((item, index) => {
+      if (item === null || typeof item !== 'object') return requisites[r].push(String(item));
+      remote.push(remoteRequisite(r, item as Record<string, unknown>, index, () => where(r, index)));
+    });
+  }
+  return { requisites, remote: remote.length ? remote : NO_REMOTE };
+}
+
+function remoteRequisite(kind: Requisite | RequisiteIn, item: Record<string, unknown>, index: number, where: () => Where): RemoteRequisite {
+  const example = `${kind}: [{ host: db-1, id: app-db-role }] or [{ role: db_primary, id: app-db-role }]`;
+  if (!(REMOTE_REQUISITES as readonly string[]).includes(kind)) {
+    throw new InputError({ message: `${kind} cannot name another host's resource`, where: where(), hint: 'declare require, watch or onchanges on the resource that must wait, naming this one by host (or role) and id' });
+  }
+  const extra = Object.keys(item).filter((k) => !['host', 'role', 'id'].includes(k));
+  const str = (k: string) => (typeof item[k] === 'string' && item[k] ? (item[k] as string) : undefined);
+  if (extra.length || !str('id') || !!str('host') === !!str('role')) {
+    throw new InputError({ message: `a requisite on another host needs id and exactly one of host or role${extra.length ? ` (not ${extra.join(', ')})` : ''}`, where: where(), hint: `e.g. ${example}` });
+  }
+  return { kind: kind as RemoteRequisite['kind'], host: str('host'), role: str('role'), id: str('id')!, index };
 }
 
 export interface CompiledHost {
@@ -178,6 +226,9 @@ class HostResource implements Resource {
   get requisites(): Record<Requisite | RequisiteIn, string[]> {
     return this.item.requisites;
   }
+  get remote(): readonly RemoteRequisite[] {
+    return this.item.remote;
+  }
   get sensitive(): boolean {
     return this.item.sensitive;
   }
@@ -246,16 +297,16 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
     const spec = templates.renderValue(body[kind], v, () => where(kind));
     const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: where().host } }));
     if (bad.length) throw new InputError(bad);
-    const requisites = ALL_REQUISITES.some((r) => body[r] !== undefined)
-      ? (Object.fromEntries(ALL_REQUISITES.map((r) => [r, body[r] === undefined ? [] : asList(templates.renderValue(body[r], v, () => where(r)))])) as Record<Requisite | RequisiteIn, string[]>)
-      : NO_REQUISITES;
+    const { requisites, remote } = ALL_REQUISITES.some((r) => body[r] !== undefined)
+      ? requisitesOf((r) => asList(templates.renderValue(body[r], v, () => where(r))), where)
+      : { requisites: NO_REQUISITES, remote: NO_REMOTE };
     let resolved = spec;
     if (type.resolve) {
       const ctx = new ResolveContext(templates.statesDir, v, templates, () => where(kind));
       resolved = type.resolve(spec, ctx);
       readAllVars ||= ctx.readAllVars;
     }
-    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
+    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, remote, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
   });
   return { items, readAllVars };
 }

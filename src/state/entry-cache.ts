@@ -7,7 +7,7 @@
 // raised again for each host, naming it.
 
 import type { ResourceType } from '../core/resource.js';
-import type { Requisite, RequisiteIn } from './compile.js';
+import type { RemoteRequisite, Requisite, RequisiteIn } from './compile.js';
 import type { RawEntry } from './states.js';
 import { templateNames } from './template-names.js';
 import type { Vars } from './template.js';
@@ -20,6 +20,7 @@ export interface CompiledItem {
   spec: unknown;
   naturalId: string;
   requisites: Record<Requisite | RequisiteIn, string[]>;
+  remote: readonly RemoteRequisite[];
   sensitive: boolean;
 }
 

@@ -184,7 +184,7 @@ describe('PostgreSQL: primary and streaming replica', () => {
 
     const text = await run1('highstate', '--check');
     expect(text.code).toBe(2);
-    expect(text.stdout).toMatch(/app-role \[pg_role:app\] would-change: password\n\s+password: \(sensitive\) -> \(sensitive\) \(sensitive\)/);
+    expect(text.stdout).toMatch(/app-role \[pg_role:app\] would-change \(drift\): password\n\s+password: \(sensitive\) -> \(sensitive\) \(sensitive\)/);
 
     expect(await state()).toBe(before);
   });

@@ -143,9 +143,9 @@ describe('progress, reports and graph on a real host', () => {
         expect(await page.title()).toBe('converge report');
         expect(await page.locator('h1').innerText()).toBe('converge report: check of 2 host(s)');
         const row = async (host: string) => (await page.locator(`#summary tr[data-host="${host}"] td`).allInnerTexts()).map((s) => s.trim());
-        // host, roles, status, unchanged, changed, drift, failed, skipped
-        expect(await row('web-1')).toEqual(['web-1', 'web', 'drift', '4', '0', '2', '0', '0']);
-        expect(await row('gone-1')).toEqual(['gone-1', 'web', 'unreachable', '0', '0', '0', '0', '0']);
+        // host, roles, status, unchanged, changed, would change (of which drift, pending, new), failed, skipped
+        expect(await row('web-1')).toEqual(['web-1', 'web', 'drift', '4', '0', '2', '2', '0', '0', '0', '0']);
+        expect(await row('gone-1')).toEqual(['gone-1', 'web', 'unreachable', '0', '0', '0', '0', '0', '0', '0', '0']);
         await expect(page.locator('details.host[data-host="gone-1"] .hint').innerText()).resolves.toMatch(/^hint: /);
 
         // A drifted file: collapsed at first; its summary opens it, and the diff's summary opens the diff.
@@ -182,10 +182,10 @@ describe('progress, reports and graph on a real host', () => {
       expect(r.code, r.stderr).toBe(1);
       const md = readFileSync(file, 'utf8');
       expect(md).toContain('# converge report: check of 2 host(s)');
-      expect(md).toContain('| web-1 | web | drift | 4 | 0 | 2 | 0 | 0 |');
-      expect(md).toContain('| gone-1 | web | unreachable | 0 | 0 | 0 | 0 | 0 |');
+      expect(md).toContain('| web-1 | web | drift | 4 | 0 | 2 | 2 | 0 | 0 | 0 | 0 |');
+      expect(md).toContain('| gone-1 | web | unreachable | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |');
       expect(md).toMatch(/```diff\n(.*\n)*-workers = 8\n\+workers = 2\n```/);
-      expect(md).toMatch(/would-change: <b>app-secret<\/b>/);
+      expect(md).toMatch(/would-change \(drift\): <b>app-secret<\/b>/);
       expect(md).not.toContain(SECRET);
       expect(md).not.toContain('edited-by-hand');
     });

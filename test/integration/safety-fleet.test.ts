@@ -193,9 +193,9 @@ describe('safety promises across a fleet', () => {
     // Drift on a secret file, seen by --check and repaired, with --diff, text and Markdown.
     await Promise.all(HOSTS.map((h) => sh(h, 'echo "DB_PASSWORD=changed-by-hand" > /srv/sec/app.env')));
     const check = await cv(['apply', 'secrets', '--check', '--diff', '--verbose']);
-    expect(check.stdout).toMatch(/^ {2}\? env-file \[file:\/srv\/sec\/app\.env\] would-change: content\n {4}content: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64} \(sensitive\)$/m);
+    expect(check.stdout).toMatch(/^ {2}\? env-file \[file:\/srv\/sec\/app\.env\] would-change \(drift\): content\n {4}content: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64} \(sensitive\)$/m);
     const repair = await cv(['apply', 'secrets', '--diff', '--verbose', '--report', report('r2.md')]);
-    expect(repair.stdout).toMatch(/^ {2}~ env-file \[file:\/srv\/sec\/app\.env\] changed: content\n {4}content: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64} \(sensitive\)$/m);
+    expect(repair.stdout).toMatch(/^ {2}~ env-file \[file:\/srv\/sec\/app\.env\] changed \(drift\): content\n {4}content: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64} \(sensitive\)$/m);
     await cv(['apply', 'secrets', '--check', '--json', '--diff', '--report', report('r3.html')]);
     await cv(['show', 'fleet-1']);
     // A schema error next to secrets, and one in a secret-valued field.

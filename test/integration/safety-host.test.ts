@@ -231,7 +231,7 @@ describe('safety promises on one host', () => {
       const res = await interrupt('SIGTERM', false);
       expect(res.code).toBe(130);
       expect(res.stderr).toContain('SIGTERM: stopping at a safe point');
-      expect(res.stdout).toMatch(/^ {2}~ a \[file:\/srv\/sig\/a\.conf\] changed: content$/m);
+      expect(res.stdout).toMatch(/^ {2}~ a \[file:\/srv\/sig\/a\.conf\] changed \(pending\): content$/m);
       expect(res.stdout).toMatch(/^ {2}- b \[file:\/srv\/sig\/b\.conf\] skipped: not attempted: the run was interrupted$/m);
       expect(res.stdout).toMatch(/^ {2}- c \[cmd:c\] skipped: not attempted: the run was interrupted$/m);
       expect(res.stdout).toMatch(/resources: 1 changed, 0 failed, 2 skipped; .*\(INTERRUPTED: resources not listed as changed were not applied\)$/m);

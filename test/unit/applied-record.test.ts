@@ -94,7 +94,7 @@ describe('the engine keeps the record', { timeout: 60_000 }, () => {
   const host: Host = { name: 'local', address: 'localhost', port: 22, user: 'root', knownHostsFile: '/dev/null', transport: 'local', roles: [], vars: {} };
   const resource = (name: string, value: string): Resource => {
     const where = { file: 't.yaml', line: 1 };
-    return { id: name, kind: 'toy', type, spec: { name, value }, naturalId: `toy:${name}`, requisites: { require: [], watch: [], onchanges: [], before: [], require_in: [], watch_in: [], onchanges_in: [] }, where, at: () => where, sensitive: false };
+    return { id: name, kind: 'toy', type, spec: { name, value }, naturalId: `toy:${name}`, requisites: { require: [], watch: [], onchanges: [], before: [], require_in: [], watch_in: [], onchanges_in: [] }, remote: [], where, at: () => where, sensitive: false };
   };
   const run = async (rs: Resource[], check: boolean) => {
     const t = new LocalTransport('local');

@@ -125,10 +125,10 @@ describe('states/ with inventories/demo.yaml', () => {
     expect(user.unless).toBe(`printf '%s' "$RABBITMQ_PASSWORD" | rabbitmqctl -q authenticate_user 'myproj'`);
   });
 
-  it('makes db-2 a streaming replica of db-1 once db-1 accepts it', () => {
+  it('makes db-2 a streaming replica of db-1 once db-1 accepts it (its replication role, hba line, settings and firewall)', () => {
     const db2 = host('db-2');
     expect(spec(db2, 'standby')).toMatchObject({ primary_host: 'db-1', user: 'replicator' });
-    expect(db2.get('standby')!.requisites.require).toEqual(['primary-ready']);
+    expect(db2.get('standby')!.remote.map((r) => `${r.kind} ${r.role}:${r.id}`)).toEqual(['require db:replication-role', 'require db:db-hba-replication', 'require db:postgresql-settings', 'require db:firewall']);
     expect(ids(host('db-1'))).toEqual(expect.arrayContaining(['db-role', 'db-database', 'replication-role', 'db-hba-replication']));
   });
 

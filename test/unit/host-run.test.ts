@@ -56,7 +56,7 @@ const host: Host = { name: 'local', address: 'localhost', port: 22, user: 'root'
 
 function resource(type: ResourceType<Toy>, id: string, spec: Toy, req: Partial<Resource['requisites']> = {}): Resource {
   const where = { file: 'test.yaml', line: 1, path: `resources.${id}` };
-  return { id, kind: type.kind, type, spec, naturalId: type.id!(spec), requisites: { require: [], watch: [], onchanges: [], before: [], require_in: [], watch_in: [], onchanges_in: [], ...req }, where, at: () => where, sensitive: false };
+  return { id, kind: type.kind, type, spec, naturalId: type.id!(spec), requisites: { require: [], watch: [], onchanges: [], before: [], require_in: [], watch_in: [], onchanges_in: [], ...req }, remote: [], where, at: () => where, sensitive: false };
 }
 
 /** converge's state directory "on the host": this machine, so each test file gets its own. */
