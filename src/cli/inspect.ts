@@ -5,7 +5,7 @@ import { toDot, toMermaid, why, type Graph, type Statuses } from '../graph/graph
 import { instance } from '@viz-js/viz';
 import { InputError } from '../core/diagnostics.js';
 import { prepareHosts, runHost, type PreparedHost } from '../engine/run.js';
-import { buildFleetGraph, namedHosts, type FleetGraph } from '../fleet/fleet-graph.js';
+import { buildFleetGraph, fleetDot, fleetMermaid, namedHosts, type FleetGraph } from '../fleet/fleet-graph.js';
 import { FactsCache } from '../engine/facts-cache.js';
 import type { Host } from '../inventory/inventory.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
@@ -73,7 +73,8 @@ export function showCommand(args: CommonArgs & { host: string }): number {
 }
 
 export interface GraphArgs extends CommonArgs {
-  host: string;
+  host?: string;
+  fleet: boolean;
   format: 'dot' | 'svg' | 'mermaid';
   why?: string[];
   check: boolean;
@@ -81,6 +82,8 @@ export interface GraphArgs extends CommonArgs {
 }
 
 export async function graphCommand(args: GraphArgs): Promise<number> {
+  if (args.fleet) return fleetGraphCommand(args);
+  if (!args.host) throw new InputError({ message: 'graph needs a host, or --fleet', where: { path: 'graph' }, hint: 'e.g. converge graph web-1, or converge graph --fleet' });
   const ctx = loadContext({ ...args, target: undefined });
   const [p] = prepareHosts(ctx.inventory, ctx.tree, [oneHost(ctx, args.host)], undefined, keptFacts());
   if (args.why) return whyCommand(args.host, p.graph, args.why);
@@ -93,6 +96,17 @@ export async function graphCommand(args: GraphArgs): Promise<number> {
   if (args.format === 'mermaid') process.stdout.write(toMermaid(p.graph, statuses));
   else if (args.format === 'svg') process.stdout.write((await instance()).renderString(toDot(args.host, p.graph, statuses), { format: 'svg' }));
   else process.stdout.write(toDot(args.host, p.graph, statuses));
+  return 0;
+}
+
+/** The requisites between the targeted hosts (and those they name), drawn between the resources they join. */
+async function fleetGraphCommand(args: GraphArgs): Promise<number> {
+  const ctx = loadContext(args);
+  const fleet = fleetGraphOf(ctx, prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, undefined, keptFacts()));
+  const edges = fleet?.edges ?? [];
+  if (args.format === 'mermaid') process.stdout.write(fleetMermaid(edges));
+  else if (args.format === 'svg') process.stdout.write((await instance()).renderString(fleetDot(edges), { format: 'svg' }));
+  else process.stdout.write(fleetDot(edges));
   return 0;
 }
 

@@ -72,11 +72,12 @@ export function buildCli(argv: string[]) {
     .command('validate', 'Schema-check inventory, top file and states without connecting (secrets missing here are notes, not errors)', (y) => common(y).option('target', { alias: 't', type: 'string' }), (a) => set(validateCommand(a)))
     .command('show <host>', 'Print the rendered, ordered resources of one host', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(showCommand(a as never)))
     .command(
-      'graph <host>',
-      'Print the dependency graph of one host',
+      'graph [host]',
+      'Print the dependency graph of one host, or with --fleet the requisites between hosts',
       (y) =>
         common(y)
-          .positional('host', { type: 'string', demandOption: true })
+          .positional('host', { type: 'string', describe: 'The host (not with --fleet)' })
+          .option('fleet', { type: 'boolean', default: false, describe: 'The fleet graph: the resources hosts wait for on each other, grouped by host, and those requisites' })
           .option('format', { choices: ['dot', 'svg', 'mermaid'] as const, default: 'dot' as const, describe: 'Output format' })
           .option('check', { type: 'boolean', default: false, describe: 'Check the host first and colour resources by status' })
           .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'With --check: record unknown host keys' })

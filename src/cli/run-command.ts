@@ -140,6 +140,7 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
     }, first.failed, cross);
     progress.finish();
     for (const h of planned.finish(run)) if (!args.json) process.stdout.write(hostReport(h, textOpts, redactor) + '\n');
+    if (run.across?.length && !args.json) process.stdout.write(`order across hosts:\n${run.across.map((e) => `  ${e.from} -> ${e.to} (${e.kind})`).join('\n')}\n`);
     if (shard) run.shard = shard;
     writeReport?.(redactRun(run, redactor));
     await self?.deliver(redactRun(run, redactor));

@@ -66,6 +66,8 @@ export interface RunResult {
   interrupted: boolean;
   /** This run's part of a sharded run (--shard K/N); the merged report has none. */
   shard?: { k: number; n: number };
+  /** Requisites across hosts (fleet/fleet-graph.ts), in the fleet's order: "db-1 db-role" before "web-1 migrate". */
+  across?: { from: string; to: string; kind: string }[];
 }
 
 export function countStatuses(resources: ResourceResult[]): Record<ResourceStatus, number> {

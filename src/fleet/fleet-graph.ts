@@ -178,6 +178,46 @@ function cycleAcrossHosts(stuck: RemoteEdge[]): InputError {
   );
 }
 
+/** Each host a cluster of the resources joined by requisites across hosts, and those requisites (DOT). */
+export function fleetDot(edges: RemoteEdge[]): string {
+  const q = (s: string) => JSON.stringify(s);
+  const byHost = endpoints(edges);
+  const lines = ['digraph fleet {', '  rankdir=LR;', '  node [shape=box, fontname="monospace"];'];
+  for (const [host, ids] of byHost) {
+    lines.push(`  subgraph ${q(`cluster_${host}`)} {`, `    label=${q(host)};`);
+    for (const id of ids) lines.push(`    ${q(`${host}/${id}`)} [label=${q(id)}];`);
+    lines.push('  }');
+  }
+  for (const e of edges) lines.push(`  ${q(`${e.from.host}/${e.from.id}`)} -> ${q(`${e.to.host}/${e.to.resource.id}`)}${e.kind === 'require' ? '' : ` [label=${q(e.kind)}]`};`);
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}
+
+/** fleetDot as a Mermaid flowchart (one subgraph per host). */
+export function fleetMermaid(edges: RemoteEdge[]): string {
+  const ids = new Map<string, string>();
+  const node = (host: string, id: string) => ids.get(`${host}/${id}`) ?? ids.set(`${host}/${id}`, `n${ids.size}`).get(`${host}/${id}`)!;
+  const lines = ['flowchart LR'];
+  for (const [i, [host, rs]] of [...endpoints(edges)].entries()) {
+    lines.push(`  subgraph h${i}["${host}"]`);
+    for (const id of rs) lines.push(`    ${node(host, id)}["${id}"]`);
+    lines.push('  end');
+  }
+  for (const e of edges) lines.push(`  ${node(e.from.host, e.from.id)} ${e.kind === 'require' ? '-->' : `-- ${e.kind} -->`} ${node(e.to.host, e.to.resource.id)}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The resources each host has at either end of a requisite across hosts. */
+function endpoints(edges: RemoteEdge[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const add = (host: string, id: string) => (out.get(host) ?? out.set(host, new Set()).get(host)!).add(id);
+  for (const e of edges) {
+    add(e.from.host, e.from.id);
+    add(e.to.host, e.to.resource.id);
+  }
+  return out;
+}
+
 /** Hosts others wait on first, by where their first awaited resource comes; the rest after, as they were. */
 function hostOrder(members: FleetMember[], edges: RemoteEdge[], order: Map<string, Resource[]>): string[] {
   const firstAwaited = new Map<string, number>();

@@ -128,5 +128,5 @@ export async function runWithCrossHost(prepared: PreparedHost[], opts: RunOption
     },
   }, known);
   await Promise.all(reads);
-  return run;
+  return { ...run, across: cross.graph.edges.map((e) => ({ from: `${e.from.host} ${e.from.id}`, to: `${e.to.host} ${e.to.resource.id}`, kind: e.kind })) };
 }

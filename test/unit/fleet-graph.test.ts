@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/diagnostics.js';
 import type { ResourceType } from '../../src/core/resource.js';
 import { HostRun } from '../../src/engine/host-run.js';
-import { buildFleetGraph, type FleetMember } from '../../src/fleet/fleet-graph.js';
+import { buildFleetGraph, fleetDot, fleetMermaid, type FleetMember } from '../../src/fleet/fleet-graph.js';
 import { FleetOutcomes, outsideOutcome, remoteRequisites } from '../../src/fleet/fleet-run.js';
 import { buildGraph } from '../../src/graph/graph.js';
 import type { Host, Inventory } from '../../src/inventory/inventory.js';
@@ -80,6 +80,17 @@ describe('fleet graph', () => {
     expect(g.upstream('a', 'migrate').map((e) => `${e.from.host}:${e.from.id}`)).toEqual(['b:code', 'c:code']);
     // Hosts others wait on start first.
     expect(g.hostOrder).toEqual(['b', 'c', 'a']);
+  });
+
+  it('draws the requisites across hosts between the resources they join, each host a cluster', () => {
+    const ga = [resource(t, 'a', 'migrate', { name: 'migrate' }, [{ kind: 'require', host: 'b', id: 'role' }, { kind: 'watch', host: 'b', id: 'conf' }])];
+    const gb = [resource(t, 'b', 'role', { name: 'role' }), resource(t, 'b', 'conf', { name: 'conf' }), resource(t, 'b', 'other', { name: 'other' })];
+    const { edges } = buildFleetGraph([member(a, ga), member(b, gb)], inventoryOf([a, b]));
+    const dot = fleetDot(edges);
+    expect(dot).toContain('subgraph "cluster_b" {\n    label="b";\n    "b/role" [label="role"];\n    "b/conf" [label="conf"];\n  }');
+    expect(dot).toContain('"b/role" -> "a/migrate";\n  "b/conf" -> "a/migrate" [label="watch"];');
+    expect(dot).not.toContain('other');
+    expect(fleetMermaid(edges)).toContain('  n0 --> n2\n  n1 -- watch --> n2\n');
   });
 
   it('refuses a cycle across hosts, naming both places', () => {
@@ -158,27 +169,17 @@ describe('hosts waiting on each other', { timeout: 60_000 }, () => {
 
   it('outside --target, the other host is read, never changed: a resource there not in sync skips what waits for it', async () => {
     const d = dirs();
-    const r = await runBoth(
-      (ta, tb) => ({
-        a: [resource(ta, 'a', 'migrate', { name: 'migrate', value: 'v2' }, [{ kind: 'require', host: 'b', id: 'role' }])],
-        b: [resource(tb, 'b', 'role', { name: 'role', value: 'app' })],
-      }),
-      d,
-      true,
-    );
+    const mk = (ta: ResourceType<Toy>, tb: ResourceType<Toy>) => ({
+      a: [resource(ta, 'a', 'migrate', { name: 'migrate', value: 'v2' }, [{ kind: 'require', host: 'b', id: 'role' }])],
+      b: [resource(tb, 'b', 'role', { name: 'role', value: 'app' })],
+    });
+    const r = await runBoth(mk, d, true);
     expect(r.b.role.status).toBe('would-change');
     expect(r.calls).toEqual([]);
     expect(r.a.migrate).toMatchObject({ status: 'skipped', reason: expect.stringContaining('not in sync on b, which is outside --target (read, not changed)') });
     // In sync there, it is waited for and the run goes on.
     writeFileSync(join(d.b, 'role'), 'app');
-    const again = await runBoth(
-      (ta, tb) => ({
-        a: [resource(ta, 'a', 'migrate', { name: 'migrate', value: 'v2' }, [{ kind: 'require', host: 'b', id: 'role' }])],
-        b: [resource(tb, 'b', 'role', { name: 'role', value: 'app' })],
-      }),
-      d,
-      true,
-    );
+    const again = await runBoth(mk, d, true);
     expect(again.a.migrate.status).toBe('changed');
   });
 
