@@ -53,7 +53,8 @@ const answer = (script, drifted) => {
     if (key === 'host-facts') body = FACTS_OUTPUT;
     else if (key.startsWith('stat:')) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';
     else if (key.startsWith('file:')) body = `type=file\nowner=root\ngroup=root\nmode=644\nsize=20\nsha256=${drifted && key.includes('conf-0.ini') ? '0'.repeat(64) : key.split(':')[2]}\n`;
-    out += `${mark}\n${body}\n@@converge:${token}:end@@\n`;
+    // then the batch's trailer: exit code 0 and an empty stderr (see batchScript)
+    out += `${mark}\n${body}\n@@converge:${token}:end@@ 0\n\n@@converge:${token}:stderr-end@@\n`;
   }
   return { code: 0, stdout: out, stderr: '' };
 };
