@@ -54,13 +54,14 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
 }
 
 /** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
-function queryFailure(host: string, q: FactQuery, out: QueryOutput, parsed: () => unknown): { value?: unknown; error?: string } {
-  const err = out.stderr.trim() ? `: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}` : '';
-  if (!(q.exitCodes ?? [0]).includes(out.code)) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${err}` };
+function queryFailure(host: string, q: FactQuery, out: QueryOutput): { value?: unknown; error?: string } {
+  // Worded only for a failure: every query of every host passes here.
+  const err = () => (out.stderr.trim() ? `: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}` : '');
+  if (q.exitCodes ? !q.exitCodes.includes(out.code) : out.code !== 0) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${err()}` };
   try {
-    return { value: parsed() };
+    return { value: q.parse(out.stdout, out) };
   } catch (e) {
-    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${err}` };
+    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${err()}` };
   }
 }
 
@@ -125,7 +126,7 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
       if (!byKey) parsed.set(user, (byKey = new Map()));
       if (!byKey.has(q.key)) {
         const out = raw.get(user)!.get(q.key)!;
-        byKey.set(q.key, queryFailure(transport.hostName, q, out, () => q.parse(out.stdout, out)));
+        byKey.set(q.key, queryFailure(transport.hostName, q, out));
       }
       const { value, error } = byKey.get(q.key)!;
       if (error) {

@@ -8,17 +8,28 @@ import nunjucks from 'nunjucks';
 import { errorMessage, InputError, type Where } from '../core/diagnostics.js';
 import { installFilters } from './template-filters.js';
 import { firstMissing, templateLookups, type Missing, type TemplateLookups } from './template-lookups.js';
+import { templateNames } from './template-names.js';
+import { ValuesKey } from './entry-cache.js';
 
 export type Vars = Record<string, unknown>;
 
 export class Templates {
   private readonly env: nunjucks.Environment;
   /** Compiled string templates: the same state text is rendered for every host. */
-  private readonly compiled = new Map<string, nunjucks.Template>();
+  private readonly compiled = new Map<string, { template: nunjucks.Template; whole: boolean }>();
   /** What each template text reads (names and literal keys), from its parse tree: checked against the vars before each render. */
   private readonly lookups = new Map<string, TemplateLookups | undefined>();
   /** Template files' text, read once per run (every host renders the same files). */
   private readonly fileTexts = new Map<string, string>();
+  /**
+   * Rendered string values, per text and then per the values of the names it
+   * reads (as entry-cache.ts keys entries): an entry that reads `host` is
+   * compiled for every host, but its `path: "/srv/{{ project }}/app.ini"` is
+   * rendered once. Null: the text cannot be judged by its names (see
+   * templateNames) or reads `host`, which differs on every host.
+   */
+  private readonly rendered = new Map<string, { names: string[]; byValues: Map<string, unknown> } | null>();
+  private readonly values = new ValuesKey();
   constructor(readonly statesDir: string) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(statesDir, { noCache: false }), {
       autoescape: false,
@@ -80,17 +91,33 @@ export class Templates {
    */
   renderString(text: string, vars: Vars, where: () => Where): unknown {
     if (!text.includes('{{') && !text.includes('{%')) return text;
+    let cache = this.rendered.get(text);
+    if (cache === undefined) {
+      const names = templateNames(text);
+      cache = names && !names.has('host') ? { names: [...names].sort(), byValues: new Map() } : null;
+      this.rendered.set(text, cache);
+    }
+    if (cache === null) return this.renderNew(text, vars, where);
+    const key = this.values.of(cache.names, vars);
+    if (cache.byValues.has(key)) return cache.byValues.get(key);
+    // Only what rendered is kept: an error is raised again for each host, naming it.
+    const out = this.renderNew(text, vars, where);
+    cache.byValues.set(key, out);
+    return out;
+  }
+
+  private renderNew(text: string, vars: Vars, where: () => Where): unknown {
     const missing = this.missing(text, vars);
     if (missing) throw undefinedError(missing, where(), text);
     let out: unknown;
     try {
-      const whole = /^\{\{([^{}]*)\}\}$/.exec(text);
+      const { template, whole } = this.stringTemplate(text);
       if (whole) {
-        const json = this.template(`{{ (${whole[1]}) | dump | safe }}`).render(vars);
+        const json = template.render(vars);
         // dump of undefined prints nothing: the expression has no value.
         if (json === '') throw new InputError({ message: `"${text}" has no value (it evaluates to undefined)`, where: where(), hint: 'give it a value, or a default: {{ x | default("...") }}' });
         out = JSON.parse(json);
-      } else out = this.template(text).render(vars);
+      } else out = template.render(vars);
     } catch (e) {
       if (e instanceof InputError) throw e;
       const cause = this.undefinedCause(e, text, vars);
@@ -108,10 +135,12 @@ export class Templates {
     return out;
   }
 
-  private template(text: string): nunjucks.Template {
+  /** The compiled template of a string value; whole: the text is one {{ expression }}, whose value is dumped as JSON. */
+  private stringTemplate(text: string): { template: nunjucks.Template; whole: boolean } {
     let t = this.compiled.get(text);
     if (!t) {
-      t = new nunjucks.Template(text, this.env, undefined, true);
+      const whole = /^\{\{([^{}]*)\}\}$/.exec(text);
+      t = { template: new nunjucks.Template(whole ? `{{ (${whole[1]}) | dump | safe }}` : text, this.env, undefined, true), whole: !!whole };
       this.compiled.set(text, t);
     }
     return t;

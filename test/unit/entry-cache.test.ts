@@ -38,6 +38,19 @@ describe('compiled entries shared between hosts', () => {
     expect(prepared.map((p) => p.graph.order[0].sensitive)).toEqual([true, true, false]);
   });
 
+  it('in an entry compiled per host (it reads host), renders each string by the values that string reads', () => {
+    const prepared = prepare({
+      'inventory.yaml': inventory('  a: { address: a, roles: [web], vars: { port: 1 } }\n  b: { address: b, roles: [web], vars: { port: 2 } }\n  c: { address: c, roles: [web], vars: { port: 1 } }\n'),
+      'states/top.yaml': top,
+      'states/web.yaml': 'resources:\n  conf: { file: { path: "/srv/{{ project }}/{{ port }}.ini", content: "host={{ host.name }}\\nport={{ port }}\\n", owner: "{{ owner | default(\'root\') }}" } }\n',
+    });
+    expect(specs(prepared, 'conf')).toEqual([
+      { path: '/srv/myproj/1.ini', content: 'host=a\nport=1\n', owner: 'root' },
+      { path: '/srv/myproj/2.ini', content: 'host=b\nport=2\n', owner: 'root' },
+      { path: '/srv/myproj/1.ini', content: 'host=c\nport=1\n', owner: 'root' },
+    ]);
+  });
+
   it('expands for_each per distinct list', () => {
     const prepared = prepare({
       'inventory.yaml': inventory('  a: { address: a, roles: [web], vars: { users: [ann] } }\n  b: { address: b, roles: [web], vars: { users: [bob, cy] } }\n'),
