@@ -24,7 +24,9 @@ export function batchScript(queries: FactQuery[], token: string): string {
   // fd 3 is the batch's stdout: inside $(...) the query's stdout goes there and its stderr into $err.
   const end = `printf '\\n%s %s\\n%s\\n%s\\n' '${marker(token, 'end')}' "$rc" "$err" '${marker(token, 'stderr-end')}'\n`;
   const parts = ['exec 3>&1\nLC_ALL=C; export LC_ALL\n'];
-  for (const f of new Set(queries.flatMap((q) => q.functions ?? []))) parts.push(f, '\n');
+  const functions = new Set<string>();
+  for (const q of queries) if (q.functions) for (const f of q.functions) functions.add(f);
+  for (const f of functions) parts.push(f, '\n');
   for (const q of queries) {
     // stdin is the batch itself: a query must never read (and swallow) the rest of it
     parts.push("printf '%s\\n' '", marker(token, q.key), "'\nerr=$( (\n", q.script, '\n) </dev/null 2>&1 1>&3 3>&- ); rc=$?\n', end);
