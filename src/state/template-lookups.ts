@@ -171,3 +171,31 @@ export function firstMissing(t: TemplateLookups, vars: Vars, after?: { line?: nu
   }
   return undefined;
 }
+
+/**
+ * A template that is only text and lookups ("name={{ host.name }}",
+ * "{{ ports[0] }}"): its parts, a lookup as its path; undefined for any
+ * other (a filter, a tag, an expression, a comment). Such a template is
+ * rendered by concatenation (see Templates), without nunjucks' context,
+ * frame and callbacks per render.
+ */
+export function plainParts(text: string): (string | (string | number)[])[] | undefined {
+  // Tags and comments are also where trimBlocks and lstripBlocks change the text around them.
+  if (text.includes('{%') || text.includes('{#')) return undefined;
+  const root = parseTemplate(text);
+  if (!root) return undefined;
+  const parts: (string | (string | number)[])[] = [];
+  for (const out of (root.children as AstNode[] | undefined) ?? []) {
+    if (out.typename !== 'Output') return undefined;
+    for (const c of (out.children as AstNode[] | undefined) ?? []) {
+      if (c.typename === 'TemplateData') {
+        parts.push(String(c.value));
+        continue;
+      }
+      const path = chain(c);
+      if (!path) return undefined;
+      parts.push(path);
+    }
+  }
+  return parts;
+}

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import nunjucks from 'nunjucks';
 import { errorMessage, InputError, type Where } from '../core/diagnostics.js';
 import { installFilters } from './template-filters.js';
-import { firstMissing, templateLookups, type Missing, type TemplateLookups } from './template-lookups.js';
+import { firstMissing, plainParts, templateLookups, type Missing, type TemplateLookups } from './template-lookups.js';
 import { templateNames } from './template-names.js';
 import { ValuesKey } from './entry-cache.js';
 
@@ -30,6 +30,8 @@ export class Templates {
    */
   private readonly rendered = new Map<string, { names: string[]; byValues: Map<string, unknown> } | null>();
   private readonly values = new ValuesKey();
+  /** Per string value: its parts when it is only text and lookups (plainParts), else null. */
+  private readonly plain = new Map<string, (string | (string | number)[])[] | null>();
   constructor(readonly statesDir: string) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(statesDir, { noCache: false }), {
       autoescape: false,
@@ -107,6 +109,50 @@ export class Templates {
   }
 
   private renderNew(text: string, vars: Vars, where: () => Where): unknown {
+    let out = this.renderPlain(text, vars);
+    if (out === undefined) out = this.renderNunjucks(text, vars, where);
+    // A var's value that is itself template text is rendered once (hostVars),
+    // never again here: braces left over would reach the host as they are.
+    if (typeof out === 'string' && /\{\{|\{%/.test(out) && !/\{%-?\s*raw\s*-?%\}/.test(text)) {
+      throw new InputError({
+        message: `rendering "${text}" left template text in the value: ${JSON.stringify(out.length > 80 ? out.slice(0, 80) + '…' : out)}`,
+        where: where(),
+        hint: 'a value that holds {{ }} is rendered once, where it is used; write the expression here, or wrap text meant literally in {% raw %}...{% endraw %}',
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Text and lookups only (plainParts), when every lookup gives a string, a
+   * finite number or a boolean: what nunjucks would give (its output of such
+   * a value is the value as a string; a whole `{{ x }}` is the value itself,
+   * as its JSON round trip would be). Undefined otherwise: nunjucks renders
+   * it, and reports what is missing.
+   */
+  private renderPlain(text: string, vars: Vars): unknown {
+    let parts = this.plain.get(text);
+    if (parts === undefined) this.plain.set(text, (parts = plainParts(text) ?? null));
+    if (parts === null) return undefined;
+    let out = '';
+    for (const part of parts) {
+      if (typeof part === 'string') {
+        out += part;
+        continue;
+      }
+      let cur: unknown = vars;
+      for (const k of part) {
+        if (cur === undefined || cur === null) return undefined;
+        cur = (cur as Record<string | number, unknown>)[k];
+      }
+      if (!(typeof cur === 'string' || typeof cur === 'boolean' || (typeof cur === 'number' && Number.isFinite(cur) && !Object.is(cur, -0)))) return undefined;
+      if (parts.length === 1 && this.stringTemplate(text).whole) return cur;
+      out += cur;
+    }
+    return out;
+  }
+
+  private renderNunjucks(text: string, vars: Vars, where: () => Where): unknown {
     const missing = this.missing(text, vars);
     if (missing) throw undefinedError(missing, where(), text);
     let out: unknown;
@@ -122,15 +168,6 @@ export class Templates {
       if (e instanceof InputError) throw e;
       const cause = this.undefinedCause(e, text, vars);
       throw cause ? undefinedError(cause, where(), text) : templateError(e, where(), text);
-    }
-    // A var's value that is itself template text is rendered once (hostVars),
-    // never again here: braces left over would reach the host as they are.
-    if (typeof out === 'string' && /\{\{|\{%/.test(out) && !/\{%-?\s*raw\s*-?%\}/.test(text)) {
-      throw new InputError({
-        message: `rendering "${text}" left template text in the value: ${JSON.stringify(out.length > 80 ? out.slice(0, 80) + '…' : out)}`,
-        where: where(),
-        hint: 'a value that holds {{ }} is rendered once, where it is used; write the expression here, or wrap text meant literally in {% raw %}...{% endraw %}',
-      });
     }
     return out;
   }
