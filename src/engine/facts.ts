@@ -39,17 +39,22 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
   const out = new Map<string, QueryOutput>();
   const end = `\n${marker(token, 'end')} `;
   const errEnd = `\n${marker(token, 'stderr-end')}\n`;
+  // A query's start marker (`@@converge:TOKEN:` KEY `@@\n`) is compared in place, not built per query.
+  const open = marker(token, '').slice(0, -2);
+  const close = '@@\n';
+  const isStart = (at: number, key: string) => stdout.startsWith(key, at + open.length) && stdout.startsWith(close, at + open.length + key.length);
   let pos = 0;
   for (const q of queries) {
-    const start = `${marker(token, q.key)}\n`;
-    const s = stdout.indexOf(start, pos);
+    let s = stdout.indexOf(open, pos);
+    while (s >= 0 && !isStart(s, q.key)) s = stdout.indexOf(open, s + 1);
     if (s < 0) break;
-    const e = stdout.indexOf(end, s + start.length);
+    const bodyStart = s + open.length + q.key.length + close.length;
+    const e = stdout.indexOf(end, bodyStart);
     if (e < 0) break;
     const nl = stdout.indexOf('\n', e + end.length);
     const ee = stdout.indexOf(errEnd, nl);
     if (nl < 0 || ee < 0) break;
-    out.set(q.key, { stdout: stdout.slice(s + start.length, e), code: Number(stdout.slice(e + end.length, nl)), stderr: stdout.slice(nl + 1, ee) });
+    out.set(q.key, { stdout: stdout.slice(bodyStart, e), code: Number(stdout.slice(e + end.length, nl)), stderr: stdout.slice(nl + 1, ee) });
     pos = ee + errEnd.length;
   }
   return out;

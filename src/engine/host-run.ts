@@ -234,7 +234,8 @@ export class HostRun {
     const reaction = (!extra.changes?.length && extra.notified) || this.hasOnchanges(r);
     const cls = changedStatus(status) ? (reaction ? this.triggerClass(r) : classify(r, this.applied)) : undefined;
     this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, class: cls, reason, changes: [], durationMs, ...extra, hint });
-    this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
+    // Per resource of every host: its event is built only for a listener.
+    if (this.opts.onEvent) this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
   }
 
   /** The class of a reaction without changes of its own: that of what triggered it. */
@@ -300,7 +301,7 @@ export class HostRun {
       const phase = this.opts.check ? 'planning' : 'applying';
       for (const [done, r] of order.entries()) {
         // Before, not after: a slow resource shows while it runs.
-        this.event(phase, { done, total: order.length, resource: r.id });
+        if (this.opts.onEvent) this.event(phase, { done, total: order.length, resource: r.id });
         if (!this.results.has(r)) {
           if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());
           else if (this.opts.check) this.checkOne(r);
