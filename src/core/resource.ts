@@ -28,7 +28,7 @@ export interface FactQuery<T = unknown> {
    * Definitions of sh functions the script calls: a batch defines each once
    * for all its queries (a file's stat and hash is ~700 bytes of sh, a call ~100).
    */
-  functions?: string[];
+  functions?: readonly string[];
   /** The exit codes that are answers (default [0]): e.g. getent's 2 for "no such entry". */
   exitCodes?: number[];
   /** Pure: the fact from the query's stdout (and, for a parser that needs them, its exit code and stderr). */

@@ -24,7 +24,9 @@ export function batchScript(queries: FactQuery[], token: string): string {
   // fd 3 is the batch's stdout: inside $(...) the query's stdout goes there and its stderr into $err.
   const end = `printf '\\n%s %s\\n%s\\n%s\\n' '${marker(token, 'end')}' "$rc" "$err" '${marker(token, 'stderr-end')}'\n`;
   const parts = ['exec 3>&1\nLC_ALL=C; export LC_ALL\n'];
-  for (const f of new Set(queries.flatMap((q) => q.functions ?? []))) parts.push(f, '\n');
+  const functions = new Set<string>();
+  for (const q of queries) if (q.functions) for (const f of q.functions) functions.add(f);
+  for (const f of functions) parts.push(f, '\n');
   for (const q of queries) {
     // stdin is the batch itself: a query must never read (and swallow) the rest of it
     parts.push("printf '%s\\n' '", marker(token, q.key), "'\nerr=$( (\n", q.script, '\n) </dev/null 2>&1 1>&3 3>&- ); rc=$?\n', end);
@@ -37,30 +39,36 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
   const out = new Map<string, QueryOutput>();
   const end = `\n${marker(token, 'end')} `;
   const errEnd = `\n${marker(token, 'stderr-end')}\n`;
+  // A query's start marker (`@@converge:TOKEN:` KEY `@@\n`) is compared in place, not built per query.
+  const open = marker(token, '').slice(0, -2);
+  const close = '@@\n';
+  const isStart = (at: number, key: string) => stdout.startsWith(key, at + open.length) && stdout.startsWith(close, at + open.length + key.length);
   let pos = 0;
   for (const q of queries) {
-    const start = `${marker(token, q.key)}\n`;
-    const s = stdout.indexOf(start, pos);
+    let s = stdout.indexOf(open, pos);
+    while (s >= 0 && !isStart(s, q.key)) s = stdout.indexOf(open, s + 1);
     if (s < 0) break;
-    const e = stdout.indexOf(end, s + start.length);
+    const bodyStart = s + open.length + q.key.length + close.length;
+    const e = stdout.indexOf(end, bodyStart);
     if (e < 0) break;
     const nl = stdout.indexOf('\n', e + end.length);
     const ee = stdout.indexOf(errEnd, nl);
     if (nl < 0 || ee < 0) break;
-    out.set(q.key, { stdout: stdout.slice(s + start.length, e), code: Number(stdout.slice(e + end.length, nl)), stderr: stdout.slice(nl + 1, ee) });
+    out.set(q.key, { stdout: stdout.slice(bodyStart, e), code: Number(stdout.slice(e + end.length, nl)), stderr: stdout.slice(nl + 1, ee) });
     pos = ee + errEnd.length;
   }
   return out;
 }
 
 /** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
-function queryFailure(host: string, q: FactQuery, out: QueryOutput, parsed: () => unknown): { value?: unknown; error?: string } {
-  const err = out.stderr.trim() ? `: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}` : '';
-  if (!(q.exitCodes ?? [0]).includes(out.code)) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${err}` };
+function queryFailure(host: string, q: FactQuery, out: QueryOutput): { value?: unknown; error?: string } {
+  // Worded only for a failure: every query of every host passes here.
+  const err = () => (out.stderr.trim() ? `: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}` : '');
+  if (q.exitCodes ? !q.exitCodes.includes(out.code) : out.code !== 0) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${err()}` };
   try {
-    return { value: parsed() };
+    return { value: q.parse(out.stdout, out) };
   } catch (e) {
-    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${err}` };
+    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${err()}` };
   }
 }
 
@@ -125,7 +133,7 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
       if (!byKey) parsed.set(user, (byKey = new Map()));
       if (!byKey.has(q.key)) {
         const out = raw.get(user)!.get(q.key)!;
-        byKey.set(q.key, queryFailure(transport.hostName, q, out, () => q.parse(out.stdout, out)));
+        byKey.set(q.key, queryFailure(transport.hostName, q, out));
       }
       const { value, error } = byKey.get(q.key)!;
       if (error) {

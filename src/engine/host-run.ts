@@ -256,7 +256,8 @@ export class HostRun {
     const cls = changedStatus(status) ? (reaction ? this.triggerClass(r) : classify(r, this.applied)) : undefined;
     this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, class: cls, reason, changes: [], durationMs, ...extra, hint });
     this.opts.remote?.settle(r, { status, reason });
-    this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
+    // Per resource of every host: its event is built only for a listener.
+    if (this.opts.onEvent) this.event(this.opts.check ? 'planning' : 'applying', { done: this.results.size, total: this.graph.order.length, finished: { id: r.id, status, seconds: durationMs / 1000 } });
   }
 
   /** The class of a reaction without changes of its own: that of what triggered it. */
@@ -317,7 +318,7 @@ export class HostRun {
       const phase = this.opts.check ? 'planning' : 'applying';
       for (const [done, r] of order.entries()) {
         // Before, not after: a slow resource shows while it runs.
-        this.event(phase, { done, total: order.length, resource: r.id });
+        if (this.opts.onEvent) this.event(phase, { done, total: order.length, resource: r.id });
         if (!this.results.has(r)) {
           await this.awaitRemote(r, phase);
           if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());

@@ -95,9 +95,12 @@ export function fileFactScriptOf(word: string): string {
 /** sh function `converge_file PATH [SHA256] [fetch]`: fileFactScript, for fact queries (see FactQuery.functions). */
 const FILE_SH = `converge_file() {\n${fileFactLines('"$1"', 'converge_stat "$1"', '[ "$3" = fetch ] && { [ -z "$2" ] || [ "$h" != "$2" ]; } && ')}\n}`;
 
+/** One array for every file's query (a batch defines each function once, whatever the number of files). */
+const FILE_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH, FILE_SH]);
+
 /** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
 export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
-  return { key, script: `converge_file ${shq(path)} ${unlessSha256 ?? "''"}${fetchContent ? ' fetch' : ''}`, functions: [STAT_SH, FILE_SH], parse: parseFileFacts };
+  return { key, script: `converge_file ${shq(path)} ${unlessSha256 ?? "''"}${fetchContent ? ' fetch' : ''}`, functions: FILE_FUNCTIONS, parse: parseFileFacts };
 }
 
 export function parseFileFacts(text: string): FileFacts {

@@ -43,11 +43,16 @@ export function statWordScript(p: string): string {
 /** Parse the key=value lines of statScript (and any others) into a map. */
 export function keyValues(text: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf('=');
-    if (i <= 0) continue;
-    const key = line.slice(0, i);
-    if (!m.has(key)) m.set(key, line.slice(i + 1));
+  // By index, not split('\n'): every resource of every host is parsed here, and a split makes an array and a string per line.
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const i = text.indexOf('=', start);
+    if (i > start && i < end) {
+      const key = text.slice(start, i);
+      if (!m.has(key)) m.set(key, text.slice(i + 1, end));
+    }
+    start = end + 1;
   }
   return m;
 }
@@ -107,9 +112,14 @@ export function metadataScript(spec: Ownership, target: string, link = false): s
   return lines.join('\n');
 }
 
+/** Per path, the ids of its ancestor directories: every host of a fleet builds its graph from the same paths. */
+const ancestorDirs = new Map<string, string[]>();
+
 /** Managed ancestors and owners come first. */
 export function pathImplicitAfter(path: string, spec: Ownership): string[] {
-  const ids = ancestors(path).map((d) => `directory:${d}`);
+  let dirs = ancestorDirs.get(path);
+  if (!dirs) ancestorDirs.set(path, (dirs = ancestors(path).map((d) => `directory:${d}`)));
+  const ids = dirs.slice();
   if (spec.owner) ids.push(`user:${spec.owner}`);
   if (spec.group) ids.push(`group:${spec.group}`);
   return ids;

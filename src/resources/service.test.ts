@@ -1,15 +1,21 @@
 // service: the unit fact parser on `systemctl show` output captured from a
-// test container (test/fixtures/service/*.txt, the output of unitFactScript),
+// test container (test/fixtures/service/*.json, captured by test/fixtures/capture.mjs),
 // plans for each unit state, the apply script's order, and when a watched
 // change restarts.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { planCtx } from '../../test/unit/fixtures.js';
 import type { Change } from '../core/resource.js';
 import { applyScript, parseUnitFacts, planService, service, unitName, watchAction, type UnitFacts } from './service.js';
 
-const fixture = (name: string): UnitFacts => parseUnitFacts(readFileSync(join(import.meta.dirname, '../../test/fixtures/service', `${name}.txt`), 'utf8'));
+/** The unit fact of a fixture: captured by test/fixtures/capture.mjs with the script the code sends (checked here). */
+const fixture = (name: string): UnitFacts => {
+  const { spec, facts } = JSON.parse(readFileSync(join(import.meta.dirname, '../../test/fixtures/service', `${name}.json`), 'utf8'));
+  if (facts.unit.command !== service.facts(spec, planCtx()).unit.script) throw new Error(`fixture service/${name} is stale: re-capture it with test/fixtures/capture.mjs`);
+  return parseUnitFacts(facts.unit.output);
+};
 
 const running = fixture('running-enabled');
 const stopped = fixture('stopped-disabled');

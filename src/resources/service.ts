@@ -44,18 +44,36 @@ export function staleScript(unit: string): string {
   ].join('\n');
 }
 
-/** Read-only: the unit's load/active/unit-file state and whether a daemon-reload is due. */
+/**
+ * Read-only: the unit's load/active/unit-file state, and what parseUnitFacts
+ * needs to tell whether a daemon-reload is due (the same three checks as
+ * staleScript, which apply runs at the time of a restart). One `systemctl
+ * show` (a D-Bus round trip, 15-70 ms) rather than staleScript's three.
+ */
 export function unitFactScript(unit: string): string {
-  return [`systemctl show ${shq(unit)} -p LoadState,ActiveState,UnitFileState`, staleScript(unit), 'echo "ConvergeStale=$stale"'].join('\n');
+  const file = `${UNIT_DIR}/${unit}`;
+  return [
+    `systemctl show ${shq(unit)} -p LoadState,ActiveState,UnitFileState,NeedDaemonReload,FragmentPath,DropInPaths`,
+    `[ -f ${shq(file)} ] && echo ConvergeUnitFile=${shq(file)}`,
+    `d=; for c in ${shq(file)}.d/*.conf; do [ -f "$c" ] && d="$d $c"; done; echo "ConvergeDropIns=$d"`,
+  ].join('\n');
 }
 
 export function parseUnitFacts(text: string): UnitFacts {
   const kv = keyValues(text);
+  const unitFile = kv.get('ConvergeUnitFile');
+  const loadedDropIns = ` ${kv.get('DropInPaths') ?? ''} `;
+  const stale =
+    kv.get('NeedDaemonReload') === 'yes' ||
+    // A unit file in /etc/systemd/system that now shadows the loaded one.
+    (unitFile !== undefined && kv.get('FragmentPath') !== unitFile) ||
+    // A drop-in systemd has not loaded (its .d directory may be new).
+    (kv.get('ConvergeDropIns') ?? '').split(' ').some((c) => c !== '' && !loadedDropIns.includes(` ${c} `));
   return {
     loadState: kv.get('LoadState') || undefined,
     activeState: kv.get('ActiveState'),
     unitFileState: kv.get('UnitFileState'),
-    stale: kv.get('ConvergeStale') === 'yes',
+    stale,
   };
 }
 

@@ -3,7 +3,7 @@ import { recorder, unread } from '../../test/unit/apply-recorder.js';
 import { fixture, planCtx } from '../../test/unit/fixtures.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import { parseFileFacts, sha256 } from './file.js';
-import { parseStatus, renderProgram, statusScript, supervisorProgram } from './supervisor-program.js';
+import { parseStatusAll, programStatus, renderProgram, statusScript, supervisorProgram, type SupervisorStatus } from './supervisor-program.js';
 
 // The spec whose rendering the config_* fixtures were captured against.
 const spec: SupervisorProgramSpec = {
@@ -16,27 +16,43 @@ const spec: SupervisorProgramSpec = {
   autorestart: true,
   stopwaitsecs: 10,
 };
-const status = (name: string, program = 'ticker') => parseStatus(program, fixture('supervisor_program', name).output);
+const all = (name: string) => parseStatusAll(fixture('supervisor_program', name).output);
+const status = (name: string, program = 'ticker') => programStatus(all(name), program);
 const config = (name: string) => parseFileFacts(fixture('supervisor_program', name).output);
-const facts = (configFixture: string, statusFixture: string) => ({ config: config(configFixture), status: status(statusFixture) });
+/** The host's status list with ticker in the given state (or without it). */
+const withTicker = (state: string): SupervisorStatus => {
+  const { programs } = all('status_programs');
+  if (state === 'absent') return { programs: { web: programs.web } };
+  return { programs: { ...programs, ticker: state === 'STOPPED' ? { state: 'STOPPED', detail: 'ticker STOPPED Not started' } : programs.ticker } };
+};
+const facts = (configFixture: string, statusState: string | SupervisorStatus) => ({ config: config(configFixture), status: typeof statusState === 'string' ? withTicker(statusState) : statusState });
 const compileCtx = { statesDir: '/states', vars: {}, renderTemplate: () => '', where: { file: 'states/app.yaml', line: 7 } };
 
 describe('supervisor_program status facts', () => {
-  it('parse the process states supervisorctl prints, with the pid', () => {
-    expect(status('status_running')).toEqual({ state: 'RUNNING', pid: 1587, detail: 'ticker                           RUNNING   pid 1587, uptime 0:05:20' });
-    expect(status('status_stopped').state).toBe('STOPPED');
-    expect(status('status_starting', 'slow').state).toBe('STARTING');
-    expect(status('status_fatal', 'broken')).toMatchObject({ state: 'FATAL', detail: expect.stringContaining('Exited too quickly') });
-    expect(status('status_backoff', 'flappy').state).toBe('BACKOFF');
+  it('parse every program supervisorctl lists, with its process state and pid', () => {
+    expect(status('status_programs')).toEqual({ state: 'RUNNING', pid: 664, detail: 'ticker                           RUNNING   pid 664, uptime 0:01:17' });
+    expect(status('status_programs', 'stopped').state).toBe('STOPPED');
+    expect(status('status_programs', 'slow').state).toBe('STARTING');
+    expect(status('status_programs', 'broken')).toMatchObject({ state: 'FATAL', detail: expect.stringContaining('Exited too quickly') });
+    expect(status('status_programs', 'flappy').state).toBe('BACKOFF');
+    expect(Object.keys(all('status_programs').programs)).toEqual(['broken', 'flappy', 'slow', 'stopped', 'ticker', 'web']);
   });
-  it('tell a program supervisord does not know from a supervisord that does not answer, and a missing supervisorctl', () => {
-    expect(status('status_absent', 'nope').state).toBe('absent');
+  it('tell a program supervisord does not know (also when it knows none) from a supervisord that does not answer, and a missing supervisorctl', () => {
+    expect(status('status_programs', 'nope').state).toBe('absent');
+    expect(status('status_programs', 'toString').state).toBe('absent');
+    expect(all('status_none')).toEqual({ programs: {} });
+    expect(status('status_none').state).toBe('absent');
     expect(status('status_unreachable')).toEqual({ state: 'unreachable', detail: 'unix:///var/run/supervisor.sock no such file' });
     expect(status('status_no_supervisorctl').state).toBe('no-supervisorctl');
   });
-  it('the status script only reads, through the configured supervisorctl', () => {
+  it('one status query for all programs of a host, through the configured supervisorctl, that only reads', () => {
+    const q = (s: SupervisorProgramSpec) => supervisorProgram.facts(s, planCtx()).status;
+    expect(q(spec).key).toBe(q({ name: 'web', command: 'run' }).key);
+    expect(q(spec).key).not.toBe(q({ ...spec, supervisorctl: '/opt/bin/supervisorctl' }).key);
+    // The fixtures were captured with the script the code sends.
+    expect(fixture('supervisor_program', 'status_programs').command).toBe(q(spec).script);
     const s = statusScript({ ...spec, supervisorctl: '/usr/local/bin/supervisorctl -c /etc/supervisord.conf' });
-    expect(s).toContain('/usr/local/bin/supervisorctl -c /etc/supervisord.conf status ticker');
+    expect(s).toContain('/usr/local/bin/supervisorctl -c /etc/supervisord.conf status 2>&1');
     expect(s).not.toMatch(/\b(reread|update|start|stop|restart)\b/);
   });
 });
@@ -82,13 +98,13 @@ describe('supervisor_program config', () => {
 
 describe('supervisor_program plan', () => {
   it('is empty when the file matches and the program is RUNNING', () => {
-    expect(supervisorProgram.plan(spec, facts('config_same', 'status_running'), planCtx())).toEqual([]);
+    expect(supervisorProgram.plan(spec, facts('config_same', 'RUNNING'), planCtx())).toEqual([]);
   });
   it('a program stopped by hand is started, nothing else', () => {
-    expect(supervisorProgram.plan(spec, facts('config_same', 'status_stopped'), planCtx())).toEqual([{ path: 'running', action: 'update', before: 'STOPPED', after: 'RUNNING' }]);
+    expect(supervisorProgram.plan(spec, facts('config_same', 'STOPPED'), planCtx())).toEqual([{ path: 'running', action: 'update', before: 'STOPPED', after: 'RUNNING' }]);
   });
   it('a new program: its file is created and it is loaded and started', () => {
-    const changes = supervisorProgram.plan(spec, facts('config_absent', 'status_absent'), planCtx());
+    const changes = supervisorProgram.plan(spec, facts('config_absent', 'absent'), planCtx());
     expect(changes.map((c) => [c.path, c.action, c.before])).toEqual([
       ['config', 'create', undefined],
       ['running', 'create', 'not loaded'],
@@ -96,7 +112,7 @@ describe('supervisor_program plan', () => {
     expect(changes[0].diff).toContain('+[program:ticker]');
   });
   it('a hand-written file is rewritten (diff and root-only mode) while the program runs on', () => {
-    const changes = supervisorProgram.plan(spec, facts('config_differs', 'status_running'), planCtx());
+    const changes = supervisorProgram.plan(spec, facts('config_differs', 'RUNNING'), planCtx());
     expect(changes.map((c) => [c.path, c.before, c.after])).toEqual([
       ['config', 'sha256:c3447b6cb2f17cba93e79fe8103e95c8af189007f7ebd4b3b6b36a5db75736f1', `sha256:${sha256(renderProgram(spec))}`],
       ['config.mode', '0644', '0600'],
@@ -104,22 +120,22 @@ describe('supervisor_program plan', () => {
     expect(changes[0].diff).toContain('-stderr_syslog=true');
   });
   it('a sensitive program shows hashes only (its content was never fetched)', () => {
-    const [c] = supervisorProgram.plan(spec, facts('config_differs_sensitive', 'status_running'), planCtx(true));
+    const [c] = supervisorProgram.plan(spec, facts('config_differs_sensitive', 'RUNNING'), planCtx(true));
     expect(c).toMatchObject({ path: 'config', sensitive: true });
     expect(c.diff).toBeUndefined();
     expect(supervisorProgram.facts(spec, planCtx(true)).config.script).not.toContain('base64');
   });
   it('says why the program is not running when supervisord is down or supervisorctl is missing', () => {
-    expect(supervisorProgram.plan(spec, facts('config_same', 'status_unreachable'), planCtx())[0]).toMatchObject({ path: 'running', action: 'create', before: 'supervisord not answering (unix:///var/run/supervisor.sock no such file)' });
-    expect(supervisorProgram.plan(spec, facts('config_same', 'status_no_supervisorctl'), planCtx())[0].before).toBe('supervisorctl not found');
+    expect(supervisorProgram.plan(spec, facts('config_same', all('status_unreachable')), planCtx())[0]).toMatchObject({ path: 'running', action: 'create', before: 'supervisord not answering (unix:///var/run/supervisor.sock no such file)' });
+    expect(supervisorProgram.plan(spec, facts('config_same', all('status_no_supervisorctl')), planCtx())[0].before).toBe('supervisorctl not found');
   });
   it('absent removes the file and unloads a loaded program', () => {
     const gone = { name: 'ticker', ensure: 'absent' as const };
-    expect(supervisorProgram.plan(gone, facts('config_same', 'status_stopped'), planCtx())).toEqual([
+    expect(supervisorProgram.plan(gone, facts('config_same', 'STOPPED'), planCtx())).toEqual([
       { path: 'config', action: 'delete', before: 'file' },
       { path: 'program', action: 'delete', before: 'STOPPED' },
     ]);
-    expect(supervisorProgram.plan(gone, facts('config_absent', 'status_absent'), planCtx())).toEqual([]);
+    expect(supervisorProgram.plan(gone, facts('config_absent', 'absent'), planCtx())).toEqual([]);
   });
   it('orders itself after supervisor, its user and its directories', () => {
     expect(supervisorProgram.implicitAfter!(spec)).toEqual(['package:supervisor', 'directory:/etc/supervisor/conf.d', 'user:ticker', 'directory:/tmp']);
@@ -130,7 +146,7 @@ describe('supervisor_program plan', () => {
 describe('supervisor_program apply', () => {
   it('writes the file on stdin (root-only), then rereads and updates this program alone and waits for RUNNING', async () => {
     const rec = recorder();
-    await supervisorProgram.apply(spec, supervisorProgram.plan(spec, facts('config_absent', 'status_absent'), planCtx()), unread(), rec.ctx);
+    await supervisorProgram.apply(spec, supervisorProgram.plan(spec, facts('config_absent', 'absent'), planCtx()), unread(), rec.ctx);
     const [write, load] = rec.commands;
     expect(write.stdin).toBe(renderProgram(spec));
     expect(write.script).toContain('chmod 0600 "$tmp"');

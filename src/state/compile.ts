@@ -265,7 +265,7 @@ class ResolveContext implements CompileContext {
 /** Render, check and resolve one entry for some vars; readAllVars: its resolve read more than the entry's templates name. */
 function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, where: (...path: (string | number)[]) => Where): { items: CompiledItem[]; readAllVars: boolean } {
   const { src, rawId, body } = entry;
-  const base = ['resources', rawId];
+
   const kinds = Object.keys(body).filter((k) => !META.has(k));
   const unknown = kinds.filter((k) => !(k in resourceTypes));
   if (unknown.length) {
@@ -280,6 +280,8 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
   }
   const kind = kinds[0];
   const type = resourceTypes[kind];
+  const base = ['resources', rawId, kind];
+  const schemaKey = `resources/${kind}.schema.json`;
 
   // when: false (a YAML boolean) is as false as "{{ false }}".
   if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return { items: [], readAllVars: false };
@@ -295,8 +297,8 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
     const v = body.for_each !== undefined ? { ...vars, item } : vars;
     const id = String(templates.renderString(rawId, v, () => where()));
     const spec = templates.renderValue(body[kind], v, () => where(kind));
-    const bad = schemaDiagnostics(`resources/${kind}.schema.json`, spec, src, [...base, kind]).map((d) => ({ ...d, where: { ...d.where, host: where().host } }));
-    if (bad.length) throw new InputError(bad);
+    const bad = schemaDiagnostics(schemaKey, spec, src, base);
+    if (bad.length) throw new InputError(bad.map((d) => ({ ...d, where: { ...d.where, host: where().host } })));
     const { requisites, remote } = ALL_REQUISITES.some((r) => body[r] !== undefined)
       ? requisitesOf((r) => asList(templates.renderValue(body[r], v, () => where(r))), where)
       : { requisites: NO_REQUISITES, remote: NO_REMOTE };

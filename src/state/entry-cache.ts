@@ -42,8 +42,7 @@ export class EntryCache {
   /** Per entry body: the names its templates read, sorted; null when it cannot be cached. */
   private readonly names = new WeakMap<object, string[] | null>();
   private readonly compiled = new WeakMap<object, Map<string, CompiledItem[]>>();
-  /** The fleet view and other shared objects are stringified once, not once per host. */
-  private readonly json = new WeakMap<object, string>();
+  private readonly values = new ValuesKey();
 
   /** The key of an entry for a host's vars, or undefined when the entry is not cached. */
   key(entry: RawEntry, vars: Vars): string | undefined {
@@ -56,10 +55,7 @@ export class EntryCache {
     // An entry that reads `host` differs on every host: a key would never be hit again.
     if (names === null || names.includes('host')) return undefined;
     // The id is part of the key: one body can stand under two ids (a YAML alias).
-    // JSON never contains U+0001 nor is empty, so '' (undefined) and the separator are unambiguous.
-    let key = entry.rawId;
-    for (const n of names) key += '\u0001' + this.toJson(vars[n]);
-    return key;
+    return entry.rawId + this.values.of(names, vars);
   }
 
   get(entry: RawEntry, key: string): CompiledItem[] | undefined {
@@ -76,6 +72,19 @@ export class EntryCache {
   exclude(entry: RawEntry): void {
     this.names.set(entry.body, null);
     this.compiled.delete(entry.body);
+  }
+}
+
+/** The values of some names in some vars, as one string key (the entry cache's, and Templates' per string). */
+export class ValuesKey {
+  /** The fleet view and other shared objects are stringified once, not once per host. */
+  private readonly json = new WeakMap<object, string>();
+
+  of(names: readonly string[], vars: Vars): string {
+    // JSON never contains U+0001 nor is empty, so '' (undefined) and the separator are unambiguous.
+    let key = '';
+    for (const n of names) key += '\u0001' + this.toJson(vars[n]);
+    return key;
   }
 
   private toJson(value: unknown): string {

@@ -25,6 +25,8 @@ export interface Lookup {
 
 export interface TemplateLookups {
   lookups: Lookup[];
+  /** The lookups every render reads (`conditional` false): checked before each render, once per host. */
+  always: Lookup[];
   /** Paths the template guards somewhere (`x is defined`, `x | default`): they and everything under them may be missing. */
   guarded: string[];
 }
@@ -120,7 +122,8 @@ export function templateLookups(text: string): TemplateLookups | undefined {
     for (const f of n.fields) visit(n[f], here, cond);
   };
   visit(root, 1);
-  return { lookups: found.filter((l) => !bound.has(String(l.path[0])) && !GLOBALS.has(String(l.path[0]))), guarded };
+  const lookups = found.filter((l) => !bound.has(String(l.path[0])) && !GLOBALS.has(String(l.path[0])));
+  return { lookups, always: lookups.filter((l) => !l.conditional), guarded };
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -144,7 +147,7 @@ const show = (path: (string | number)[]) => path.map((p, i) => (typeof p === 'nu
  * line (`line`) first.
  */
 export function firstMissing(t: TemplateLookups, vars: Vars, after?: { line?: number }): Missing | undefined {
-  const lookups = after ? [...t.lookups].sort((a, b) => Number(b.line === after.line) - Number(a.line === after.line)) : t.lookups.filter((l) => !l.conditional);
+  const lookups = after ? [...t.lookups].sort((a, b) => Number(b.line === after.line) - Number(a.line === after.line)) : t.always;
   for (const l of lookups) {
     let cur: unknown = vars;
     for (let i = 0; i < l.path.length; i++) {
@@ -167,4 +170,32 @@ export function firstMissing(t: TemplateLookups, vars: Vars, after?: { line?: nu
     }
   }
   return undefined;
+}
+
+/**
+ * A template that is only text and lookups ("name={{ host.name }}",
+ * "{{ ports[0] }}"): its parts, a lookup as its path; undefined for any
+ * other (a filter, a tag, an expression, a comment). Such a template is
+ * rendered by concatenation (see Templates), without nunjucks' context,
+ * frame and callbacks per render.
+ */
+export function plainParts(text: string): (string | (string | number)[])[] | undefined {
+  // Tags and comments are also where trimBlocks and lstripBlocks change the text around them.
+  if (text.includes('{%') || text.includes('{#')) return undefined;
+  const root = parseTemplate(text);
+  if (!root) return undefined;
+  const parts: (string | (string | number)[])[] = [];
+  for (const out of (root.children as AstNode[] | undefined) ?? []) {
+    if (out.typename !== 'Output') return undefined;
+    for (const c of (out.children as AstNode[] | undefined) ?? []) {
+      if (c.typename === 'TemplateData') {
+        parts.push(String(c.value));
+        continue;
+      }
+      const path = chain(c);
+      if (!path) return undefined;
+      parts.push(path);
+    }
+  }
+  return parts;
 }

@@ -7,18 +7,31 @@ import { join, relative } from 'node:path';
 import nunjucks from 'nunjucks';
 import { errorMessage, InputError, type Where } from '../core/diagnostics.js';
 import { installFilters } from './template-filters.js';
-import { firstMissing, templateLookups, type Missing, type TemplateLookups } from './template-lookups.js';
+import { firstMissing, plainParts, templateLookups, type Missing, type TemplateLookups } from './template-lookups.js';
+import { templateNames } from './template-names.js';
+import { ValuesKey } from './entry-cache.js';
 
 export type Vars = Record<string, unknown>;
 
 export class Templates {
   private readonly env: nunjucks.Environment;
   /** Compiled string templates: the same state text is rendered for every host. */
-  private readonly compiled = new Map<string, nunjucks.Template>();
+  private readonly compiled = new Map<string, { template: nunjucks.Template; whole: boolean }>();
   /** What each template text reads (names and literal keys), from its parse tree: checked against the vars before each render. */
   private readonly lookups = new Map<string, TemplateLookups | undefined>();
   /** Template files' text, read once per run (every host renders the same files). */
   private readonly fileTexts = new Map<string, string>();
+  /**
+   * Rendered string values, per text and then per the values of the names it
+   * reads (as entry-cache.ts keys entries): an entry that reads `host` is
+   * compiled for every host, but its `path: "/srv/{{ project }}/app.ini"` is
+   * rendered once. Null: the text cannot be judged by its names (see
+   * templateNames) or reads `host`, which differs on every host.
+   */
+  private readonly rendered = new Map<string, { names: string[]; byValues: Map<string, unknown> } | null>();
+  private readonly values = new ValuesKey();
+  /** Per string value: its parts when it is only text and lookups (plainParts), else null. */
+  private readonly plain = new Map<string, (string | (string | number)[])[] | null>();
   constructor(readonly statesDir: string) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(statesDir, { noCache: false }), {
       autoescape: false,
@@ -80,22 +93,24 @@ export class Templates {
    */
   renderString(text: string, vars: Vars, where: () => Where): unknown {
     if (!text.includes('{{') && !text.includes('{%')) return text;
-    const missing = this.missing(text, vars);
-    if (missing) throw undefinedError(missing, where(), text);
-    let out: unknown;
-    try {
-      const whole = /^\{\{([^{}]*)\}\}$/.exec(text);
-      if (whole) {
-        const json = this.template(`{{ (${whole[1]}) | dump | safe }}`).render(vars);
-        // dump of undefined prints nothing: the expression has no value.
-        if (json === '') throw new InputError({ message: `"${text}" has no value (it evaluates to undefined)`, where: where(), hint: 'give it a value, or a default: {{ x | default("...") }}' });
-        out = JSON.parse(json);
-      } else out = this.template(text).render(vars);
-    } catch (e) {
-      if (e instanceof InputError) throw e;
-      const cause = this.undefinedCause(e, text, vars);
-      throw cause ? undefinedError(cause, where(), text) : templateError(e, where(), text);
+    let cache = this.rendered.get(text);
+    if (cache === undefined) {
+      const names = templateNames(text);
+      cache = names && !names.has('host') ? { names: [...names].sort(), byValues: new Map() } : null;
+      this.rendered.set(text, cache);
     }
+    if (cache === null) return this.renderNew(text, vars, where);
+    const key = this.values.of(cache.names, vars);
+    if (cache.byValues.has(key)) return cache.byValues.get(key);
+    // Only what rendered is kept: an error is raised again for each host, naming it.
+    const out = this.renderNew(text, vars, where);
+    cache.byValues.set(key, out);
+    return out;
+  }
+
+  private renderNew(text: string, vars: Vars, where: () => Where): unknown {
+    let out = this.renderPlain(text, vars);
+    if (out === undefined) out = this.renderNunjucks(text, vars, where);
     // A var's value that is itself template text is rendered once (hostVars),
     // never again here: braces left over would reach the host as they are.
     if (typeof out === 'string' && /\{\{|\{%/.test(out) && !/\{%-?\s*raw\s*-?%\}/.test(text)) {
@@ -108,10 +123,61 @@ export class Templates {
     return out;
   }
 
-  private template(text: string): nunjucks.Template {
+  /**
+   * Text and lookups only (plainParts), when every lookup gives a string, a
+   * finite number or a boolean: what nunjucks would give (its output of such
+   * a value is the value as a string; a whole `{{ x }}` is the value itself,
+   * as its JSON round trip would be). Undefined otherwise: nunjucks renders
+   * it, and reports what is missing.
+   */
+  private renderPlain(text: string, vars: Vars): unknown {
+    let parts = this.plain.get(text);
+    if (parts === undefined) this.plain.set(text, (parts = plainParts(text) ?? null));
+    if (parts === null) return undefined;
+    let out = '';
+    for (const part of parts) {
+      if (typeof part === 'string') {
+        out += part;
+        continue;
+      }
+      let cur: unknown = vars;
+      for (const k of part) {
+        if (cur === undefined || cur === null) return undefined;
+        cur = (cur as Record<string | number, unknown>)[k];
+      }
+      if (!(typeof cur === 'string' || typeof cur === 'boolean' || (typeof cur === 'number' && Number.isFinite(cur) && !Object.is(cur, -0)))) return undefined;
+      if (parts.length === 1 && this.stringTemplate(text).whole) return cur;
+      out += cur;
+    }
+    return out;
+  }
+
+  private renderNunjucks(text: string, vars: Vars, where: () => Where): unknown {
+    const missing = this.missing(text, vars);
+    if (missing) throw undefinedError(missing, where(), text);
+    let out: unknown;
+    try {
+      const { template, whole } = this.stringTemplate(text);
+      if (whole) {
+        const json = template.render(vars);
+        // dump of undefined prints nothing: the expression has no value.
+        if (json === '') throw new InputError({ message: `"${text}" has no value (it evaluates to undefined)`, where: where(), hint: 'give it a value, or a default: {{ x | default("...") }}' });
+        out = JSON.parse(json);
+      } else out = template.render(vars);
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      const cause = this.undefinedCause(e, text, vars);
+      throw cause ? undefinedError(cause, where(), text) : templateError(e, where(), text);
+    }
+    return out;
+  }
+
+  /** The compiled template of a string value; whole: the text is one {{ expression }}, whose value is dumped as JSON. */
+  private stringTemplate(text: string): { template: nunjucks.Template; whole: boolean } {
     let t = this.compiled.get(text);
     if (!t) {
-      t = new nunjucks.Template(text, this.env, undefined, true);
+      const whole = /^\{\{([^{}]*)\}\}$/.exec(text);
+      t = { template: new nunjucks.Template(whole ? `{{ (${whole[1]}) | dump | safe }}` : text, this.env, undefined, true), whole: !!whole };
       this.compiled.set(text, t);
     }
     return t;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import nunjucks from 'nunjucks';
+import { Templates } from '../../src/state/template.js';
 import { templateNames } from '../../src/state/template-names.js';
 import { prepare } from './tree.js';
 
@@ -38,6 +40,19 @@ describe('compiled entries shared between hosts', () => {
     expect(prepared.map((p) => p.graph.order[0].sensitive)).toEqual([true, true, false]);
   });
 
+  it('in an entry compiled per host (it reads host), renders each string by the values that string reads', () => {
+    const prepared = prepare({
+      'inventory.yaml': inventory('  a: { address: a, roles: [web], vars: { port: 1 } }\n  b: { address: b, roles: [web], vars: { port: 2 } }\n  c: { address: c, roles: [web], vars: { port: 1 } }\n'),
+      'states/top.yaml': top,
+      'states/web.yaml': 'resources:\n  conf: { file: { path: "/srv/{{ project }}/{{ port }}.ini", content: "host={{ host.name }}\\nport={{ port }}\\n", owner: "{{ owner | default(\'root\') }}" } }\n',
+    });
+    expect(specs(prepared, 'conf')).toEqual([
+      { path: '/srv/myproj/1.ini', content: 'host=a\nport=1\n', owner: 'root' },
+      { path: '/srv/myproj/2.ini', content: 'host=b\nport=2\n', owner: 'root' },
+      { path: '/srv/myproj/1.ini', content: 'host=c\nport=1\n', owner: 'root' },
+    ]);
+  });
+
   it('expands for_each per distinct list', () => {
     const prepared = prepare({
       'inventory.yaml': inventory('  a: { address: a, roles: [web], vars: { users: [ann] } }\n  b: { address: b, roles: [web], vars: { users: [bob, cy] } }\n'),
@@ -57,5 +72,28 @@ describe('template names', () => {
     expect(templateNames('{% import "macros.j2" as m %}{{ m.x() }}')).toBeUndefined();
     expect(templateNames('{{ [1, 2] | random }}')).toBeUndefined();
     expect(templateNames('{{ unclosed')).toBeUndefined();
+  });
+});
+
+describe('templates of text and lookups only', () => {
+  // Rendered by concatenation rather than by nunjucks: the result must be what nunjucks gives.
+  const vars = { s: 'x', n: 8080, f: 1.5, t: true, no: false, list: [1, 2], m: { k: 'v', deep: { p: 22 } }, neg: -0, host: { name: 'web1' }, braces: '{{ s }}' };
+  const templates = new Templates('/nonexistent');
+  const nj = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true });
+  const where = () => ({ file: 'states/x.yaml' });
+  it('render as nunjucks does, and a whole {{ lookup }} is its value', () => {
+    for (const text of ['a{{ s }}b', '{{ n }}:{{ f }}', 'on={{ t }} off={{ no }}', 'l={{ list }}', '{{ m.k }}/{{ m["k"] }}/{{ m.deep.p }}', 'h={{ host.name }}\n', 'i={{ list[1] }}', 'len={{ s.length }}']) {
+      expect(templates.renderString(text, vars, where), text).toBe(nj.renderString(text, vars));
+    }
+    expect(templates.renderString('{{ n }}', vars, where)).toBe(8080);
+    expect(templates.renderString('{{ t }}', vars, where)).toBe(true);
+    expect(templates.renderString('{{ m.deep }}', vars, where)).toEqual({ p: 22 });
+    expect(templates.renderString('{{ list }}', vars, where)).toEqual([1, 2]);
+    expect(Object.is(templates.renderString('{{ neg }}', vars, where), 0)).toBe(true);
+  });
+  it('still name what is missing, and refuse template text left in a value', () => {
+    expect(() => templates.renderString('{{ m.nope }}', vars, where)).toThrow(/m\.nope is not defined \(m has k, deep\)/);
+    expect(() => templates.renderString('x{{ nope }}', vars, where)).toThrow(/nope is not defined/);
+    expect(() => templates.renderString('{{ braces }}!', vars, where)).toThrow(/left template text in the value/);
   });
 });
