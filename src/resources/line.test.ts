@@ -95,4 +95,12 @@ describe('line apply', () => {
     expect(sent[1].stdin).toBe('Port 22\nPermitRootLogin no\n');
     expect(sent[1].script).toMatch(/^\[ "\$\(sha256sum < \/tmp\/fx\/sshd_config \| cut -d' ' -f1\)" = abc \] \|\| /);
   });
+  it('with follow, reads and writes the file a symlink points to (Debian 13\'s /etc/default/locale), never replacing the link', async () => {
+    const spec: LineSpec = { path: '/etc/default/locale', key: 'LANG', value: 'en_US.UTF-8', separator: '=', create: true, follow: true };
+    expect(line.facts(spec, planCtx()).file.script).toMatch(/^f="\$\(readlink -f -- \/etc\/default\/locale\)"\nif \[ -L "\$f" \]/);
+    const { ctx, commands: sent } = recorder((c) => ({ code: 0, stdout: c.script.startsWith('f=') ? 'type=file\nsha256=abc\ncontent\nTEFORz1DLlVURi04Cg==\n' : '', stderr: '' }));
+    await line.apply(spec, [], {} as { file: FileFacts }, ctx);
+    expect(sent[1].stdin).toBe('LANG=en_US.UTF-8\n');
+    expect(sent[1].script).toContain('\np="$(readlink -f -- /etc/default/locale)"\n');
+  });
 });
