@@ -128,11 +128,13 @@ describe('hosts waiting on each other', { timeout: 60_000 }, () => {
     const graph = buildFleetGraph([member(a, ra), member(b, rb)], inventoryOf([a, b]));
     const outcomes = new FleetOutcomes();
     const runOne = async (h: Host, check: boolean, map?: Parameters<typeof remoteRequisites>[3]) => {
-      const state = mkdtempSync(join(tmpdir(), 'converge-fleet-state-'));
-      const run = new HostRun(h, graph.graph(h.name), new LocalTransport(h.name), { check, statesDir: '/', stateDir: state, signal: new AbortController().signal, remote: remoteRequisites(graph, outcomes, h.name, map) });
+      // converge's state directory on the host: kept from run to run, as on a real host.
+      const state = join(dirs[h.name as 'a' | 'b'], '.converge');
+      const transport = new LocalTransport(h.name);
+      const run = new HostRun(h, graph.graph(h.name), transport, { check, statesDir: '/', stateDir: state, signal: new AbortController().signal, remote: remoteRequisites(graph, outcomes, h.name, map) });
       const results = await run.run();
       outcomes.settleHost(h.name, { status: 'failed', reason: `${h.name} ended` });
-      return Object.fromEntries(results.map((r) => [r.id, r]));
+      return { ...Object.fromEntries(results.map((r) => [r.id, r])), execs: transport.execCount };
     };
     const [resA, resB] = await Promise.all([runOne(a, false), runOne(b, bOutside, bOutside ? (o) => outsideOutcome('b', o) : undefined)]);
     return { calls, a: resA, b: resB };
@@ -150,6 +152,8 @@ describe('hosts waiting on each other', { timeout: 60_000 }, () => {
     expect(first.a.app).toMatchObject({ status: 'changed', notified: ['restarted (role on b changed)'] });
     const second = await runBoth(mk, d);
     expect(second.calls).toEqual([]);
+    // A converged fleet costs each host its one fact exec, waiting or waited for.
+    expect([second.a.execs, second.b.execs]).toEqual([1, 1]);
     expect(second.a.app.status).toBe('unchanged');
   });
 
