@@ -3,7 +3,7 @@
 // container), and `pip list --format=freeze` output.
 
 import { describe, expect, it } from 'vitest';
-import { fixture } from '../../test/unit/fixtures.js';
+import { readFixture } from '../../test/support/fixtures.js';
 import { compareVersions, normalizeName, parseInstalled, parseRequirement, parseRequirementsFile, parseVersion, satisfies } from './python-requirements.js';
 
 const cmp = (a: string, b: string) => compareVersions(parseVersion(a)!, parseVersion(b)!);
@@ -87,7 +87,7 @@ describe('requirements', () => {
   });
 
   it('reads a requirements file as pip does: comments, options, continuations, hashes', () => {
-    const { output } = fixture('pip_requirements', 'installed');
+    const { output } = readFixture('pip_requirements', 'installed');
     const file = output.slice(output.indexOf('[requirements]\n') + 15);
     expect(parseRequirementsFile(file, '/srv/myproj/app/requirements-full.txt')).toEqual([
       { name: 'Django', specifiers: [['==', '4.2.1']] },
@@ -100,7 +100,7 @@ describe('requirements', () => {
 
 describe('installed packages (pip list --format=freeze, captured)', () => {
   it('maps normalized names to versions, system site packages included', () => {
-    const { output } = fixture('pip_requirements', 'installed');
+    const { output } = readFixture('pip_requirements', 'installed');
     const listing = output.slice(output.indexOf('[installed]\n'), output.indexOf('[requirements]'));
     expect(parseInstalled(listing)).toEqual(
       new Map([

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, planInput } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import { parseFileFacts, sha256 } from './file.js';
 import { parseStatus, renderProgram, statusScript, supervisorProgram } from './supervisor-program.js';
@@ -16,8 +17,16 @@ const spec: SupervisorProgramSpec = {
   autorestart: true,
   stopwaitsecs: 10,
 };
-const status = (name: string, program = 'ticker') => parseStatus(program, fixture('supervisor_program', name).output);
-const config = (name: string) => parseFileFacts(fixture('supervisor_program', name).output);
+/** The program each status fixture was captured for (ticker unless named here), and the supervisorctl it ran. */
+const STATUS_PROGRAM: Record<string, string> = { status_starting: 'slow', status_fatal: 'broken', status_backoff: 'flappy', status_absent: 'nope' };
+const status = (name: string) =>
+  factFixture(
+    supervisorProgram.facts({ ...spec, name: STATUS_PROGRAM[name] ?? 'ticker', ...(name === 'status_no_supervisorctl' ? { supervisorctl: 'nosuchctl' } : {}) }, planCtx()).status,
+    'supervisor_program',
+    name,
+  );
+/** The config fact of a captured scenario (its status there is not used: status_* fixtures hold the statuses). */
+const config = (name: string) => planInput(supervisorProgram, name).facts.config;
 const facts = (configFixture: string, statusFixture: string) => ({ config: config(configFixture), status: status(statusFixture) });
 const compileCtx = { statesDir: '/states', vars: {}, renderTemplate: () => '', where: { file: 'states/app.yaml', line: 7 } };
 
@@ -25,12 +34,12 @@ describe('supervisor_program status facts', () => {
   it('parse the process states supervisorctl prints, with the pid', () => {
     expect(status('status_running')).toEqual({ state: 'RUNNING', pid: 1587, detail: 'ticker                           RUNNING   pid 1587, uptime 0:05:20' });
     expect(status('status_stopped').state).toBe('STOPPED');
-    expect(status('status_starting', 'slow').state).toBe('STARTING');
-    expect(status('status_fatal', 'broken')).toMatchObject({ state: 'FATAL', detail: expect.stringContaining('Exited too quickly') });
-    expect(status('status_backoff', 'flappy').state).toBe('BACKOFF');
+    expect(status('status_starting').state).toBe('STARTING');
+    expect(status('status_fatal')).toMatchObject({ state: 'FATAL', detail: expect.stringContaining('Exited too quickly') });
+    expect(status('status_backoff').state).toBe('BACKOFF');
   });
   it('tell a program supervisord does not know from a supervisord that does not answer, and a missing supervisorctl', () => {
-    expect(status('status_absent', 'nope').state).toBe('absent');
+    expect(status('status_absent').state).toBe('absent');
     expect(status('status_unreachable')).toEqual({ state: 'unreachable', detail: 'unix:///var/run/supervisor.sock no such file' });
     expect(status('status_no_supervisorctl').state).toBe('no-supervisorctl');
   });

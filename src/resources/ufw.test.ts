@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { planCtx } from '../../test/unit/fixtures.js';
-import { planInput } from '../../test/unit/scenarios.js';
+import { planInput } from '../../test/support/fixtures.js';
 import type { UfwSpec } from '../generated/index.js';
 import { parseSshdT } from './sshd.js';
 import { canonicalAddress, opCommand, planRules, ruleLabel, ruleTuples } from './ufw-rules.js';
