@@ -72,8 +72,8 @@ describe('package facts', () => {
     expect(Object.keys(a)).toEqual(['apt']);
     expect(a.apt.key).toBe(b.apt.key);
     expect(a.apt.script).toBe(b.apt.script);
-    expect(b.candidate.key).toBe('apt:candidate:tree');
-    expect(b.candidate.script).toBe('apt-cache policy tree');
+    expect(b.candidate?.key).toBe('apt:candidate:tree');
+    expect(b.candidate?.script).toBe('apt-cache policy tree');
   });
 });
 
