@@ -268,7 +268,7 @@ export const driftTable: DriftRow[] = [
     host: PG_PRIMARY,
     id: 'settings',
     resource: { pg_conf: { settings: { listen_addresses: '*', wal_level: 'replica', max_wal_senders: 5, hot_standby: true, work_mem: '8MB' } } },
-    drift: psql("ALTER SYSTEM SET work_mem = '16MB';\nSELECT pg_reload_conf();") + ' >/dev/null',
+    drift: psql("ALTER SYSTEM SET work_mem = '16MB';\nSELECT pg_reload_conf();"),
     changes: [
       ['work_mem', 'update'],
       ['reload', 'run'],
