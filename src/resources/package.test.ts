@@ -8,7 +8,7 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import type { ApplyContext, Change, Command } from '../core/resource.js';
 import type { PackageSpec } from '../generated/index.js';
-import { lockTimeout, parseAptState, parseCandidate, parseDpkgStatus, transactionError, transactionScript, type AptState } from './apt.js';
+import { lockTimeout, parseAptState, parseCandidate, parseDpkgStatus, transactionError, transactionScript, type AptState } from './lib/apt.js';
 import { aptTransaction, pkg, planPackage } from './package.js';
 import { factFixture, readFixture } from '../../test/support/fixtures.js';
 

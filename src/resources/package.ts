@@ -20,7 +20,7 @@ import {
   type AptState,
   type AptTransaction,
   type DpkgPackage,
-} from './apt.js';
+} from './lib/apt.js';
 
 /** Package lists older than this are refreshed before an install (Ansible's cache_valid_time). */
 export const MAX_LISTS_AGE_S = 3600;

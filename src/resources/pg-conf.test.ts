@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { factFixture, readFixture } from '../../test/support/fixtures.js';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact, serverData } from './pg-common.js';
-import { parseBool, rint, settingMatches, splitList, type PgSetting } from './pg-settings.js';
+import { parsePsqlFact, serverData } from './lib/pg-common.js';
+import { parseBool, rint, settingMatches, splitList, type PgSetting } from './lib/pg-settings.js';
 import { pgConf, type ConfFact } from './pg-conf.js';
 
 /** The settings each fixture's query asked for (its spec): the query the code sends for them now must be the one captured. */

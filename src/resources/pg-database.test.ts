@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { factFixture, readFixture } from '../../test/support/fixtures.js';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact } from './pg-common.js';
+import { parsePsqlFact } from './lib/pg-common.js';
 import { pgDatabase, type DatabaseFact } from './pg-database.js';
 
 /** The database each fixture was captured for. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { factFixture, readFixture } from '../../test/support/fixtures.js';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact, serverData } from './pg-common.js';
+import { parsePsqlFact, serverData } from './lib/pg-common.js';
 import { editHba, formatHbaLine, hbaFields, parseHbaLine, pgHba, type HbaFact } from './pg-hba.js';
 
 const facts = (name: string) => ({ hba: factFixture(pgHba.facts({ type: 'local', method: 'peer' }, planCtx()).hba, 'pg_hba', name) });

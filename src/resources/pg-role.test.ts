@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { factFixture, readFixture } from '../../test/support/fixtures.js';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact, serverData } from './pg-common.js';
-import { assertAsciiPassword, passwordMatches, scramVerifier } from './pg-scram.js';
+import { parsePsqlFact, serverData } from './lib/pg-common.js';
+import { assertAsciiPassword, passwordMatches, scramVerifier } from './lib/pg-scram.js';
 import { pgRole, type RoleFact } from './pg-role.js';
 
 /** The role each fixture was captured for. */

@@ -4,7 +4,7 @@ import { planCtx } from '../../test/unit/fixtures.js';
 import { planInput } from '../../test/support/fixtures.js';
 import type { UfwSpec } from '../generated/index.js';
 import { parseSshdT } from './sshd.js';
-import { canonicalAddress, opCommand, planRules, ruleLabel, ruleTuples } from './ufw-rules.js';
+import { canonicalAddress, opCommand, planRules, ruleLabel, ruleTuples } from './lib/ufw-rules.js';
 import { protectedPorts, ufw, type UfwFacts } from './ufw.js';
 
 // Scenarios captured by test/fixtures/capture.mjs, each for the spec `web`; the tests plan other specs against the same facts.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Change, PlanContext } from '../core/resource.js';
 import type { UserSpec } from '../generated/index.js';
-import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './ssh-keys.js';
+import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './lib/ssh-keys.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { FIXTURES, planInput } from '../../test/support/fixtures.js';
 import { parseUserFacts, sudoersContent, user, userFactScript } from './user.js';

@@ -3,11 +3,11 @@
 // section). It is the file resource's facts, content diff and atomic write,
 // for resource types that manage one or more such files under their own name.
 
-import { HostError } from '../core/diagnostics.js';
-import type { ApplyContext, Change, Command, FactQuery } from '../core/resource.js';
-import { shq } from '../core/shell.js';
+import { HostError } from '../../core/diagnostics.js';
+import type { ApplyContext, Change, Command, FactQuery } from '../../core/resource.js';
+import { shq } from '../../core/shell.js';
 import { atomicWriteScript } from './atomic-write.js';
-import { contentChange, fileFactQuery, sha256, type FileFacts } from './file.js';
+import { contentChange, fileFactQuery, sha256, type FileFacts } from '../file.js';
 import { metadataChanges, metadataScript } from './fs-common.js';
 
 export interface ManagedFile {

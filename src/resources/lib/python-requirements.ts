@@ -10,7 +10,7 @@
 // rather than guessed, so --check never claims a venv is in sync when it
 // cannot know.
 
-import { HostError } from '../core/diagnostics.js';
+import { HostError } from '../../core/diagnostics.js';
 
 /** PEP 503 normal form: Django, django and DJANGO are one package, as are zope.interface and zope-interface. */
 export const normalizeName = (name: string): string => name.replace(/[-_.]+/g, '-').toLowerCase();

@@ -6,9 +6,9 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { shq } from '../core/shell.js';
+import { shq } from '../../core/shell.js';
 import { atomicWriteScript, KEEP_METADATA, type AtomicWrite } from './atomic-write.js';
-import { sha256 } from './file.js';
+import { sha256 } from '../file.js';
 
 let dir: string;
 beforeEach(() => {

@@ -4,8 +4,8 @@
 // the change did not cut: an established connection survives a firewall
 // reload and an sshd reload) is still open, and the resource fails.
 
-import { errorMessage, HostError } from '../core/diagnostics.js';
-import type { ApplyContext } from '../core/resource.js';
+import { errorMessage, HostError } from '../../core/diagnostics.js';
+import type { ApplyContext } from '../../core/resource.js';
 
 export interface WayIn {
   /** What was changed, for the message: "the firewall change". */

@@ -3,7 +3,7 @@
 // container), and `pip list --format=freeze` output.
 
 import { describe, expect, it } from 'vitest';
-import { readFixture } from '../../test/support/fixtures.js';
+import { readFixture } from '../../../test/support/fixtures.js';
 import { compareVersions, normalizeName, parseInstalled, parseRequirement, parseRequirementsFile, parseVersion, satisfies } from './python-requirements.js';
 
 const cmp = (a: string, b: string) => compareVersions(parseVersion(a)!, parseVersion(b)!);

@@ -10,7 +10,7 @@
 // in that directory: converge's run lock means no other converge write can
 // be using it.
 
-import { shq } from '../core/shell.js';
+import { shq } from '../../core/shell.js';
 
 interface AtomicWriteBase {
   /** The target, as one sh word (e.g. shq('/etc/motd') or "$h/.ssh/authorized_keys"). */

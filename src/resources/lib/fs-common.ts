@@ -2,8 +2,8 @@
 // path's type/owner/group/mode, planning metadata changes, and the implicit
 // edges to managed parent directories and owners.
 
-import type { Change, FactQuery } from '../core/resource.js';
-import { shq } from '../core/shell.js';
+import type { Change, FactQuery } from '../../core/resource.js';
+import { shq } from '../../core/shell.js';
 
 export interface PathStat {
   type: 'absent' | 'file' | 'directory' | 'link' | 'other';

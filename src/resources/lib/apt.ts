@@ -4,8 +4,8 @@
 // packages), and the sh of one apt transaction that waits for the dpkg
 // lock instead of failing.
 
-import { HostError } from '../core/diagnostics.js';
-import { LOCK_HOLDERS_SH, PROGRESS_PREFIX, shq } from '../core/shell.js';
+import { HostError } from '../../core/diagnostics.js';
+import { LOCK_HOLDERS_SH, PROGRESS_PREFIX, shq } from '../../core/shell.js';
 
 /** dpkg's status of one package, from `${db:Status-Abbrev}`. */
 export interface DpkgPackage {

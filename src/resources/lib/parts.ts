@@ -3,7 +3,7 @@
 // plans and applies are the parts' own, so atomic writes, diffs and
 // owner/mode handling exist once.
 
-import type { ApplyContext, Change, FactQueries, Facts, PlanContext, ResourceType } from '../core/resource.js';
+import type { ApplyContext, Change, FactQueries, Facts, PlanContext, ResourceType } from '../../core/resource.js';
 
 export interface Part {
   /** Unique within the resource: names the part's facts. */

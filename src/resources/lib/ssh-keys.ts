@@ -3,7 +3,7 @@
 // name keys by fingerprint and comment, never by the whole key.
 
 import { createHash } from 'node:crypto';
-import { HostError } from '../core/diagnostics.js';
+import { HostError } from '../../core/diagnostics.js';
 
 export interface PublicKey {
   type: string;

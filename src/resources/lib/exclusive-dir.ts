@@ -7,9 +7,9 @@
 // left in sites-enabled or cron.d would be read as configuration.
 
 import { createTwoFilesPatch } from 'diff';
-import type { Change, FactQuery } from '../core/resource.js';
-import { shq } from '../core/shell.js';
-import { DEFAULT_STATE_DIR } from '../engine/host-state.js';
+import type { Change, FactQuery } from '../../core/resource.js';
+import { shq } from '../../core/shell.js';
+import { DEFAULT_STATE_DIR } from '../../engine/host-state.js';
 
 /** Larger entries are listed by size and hash only. */
 export const SHOWN_BYTES = 4096;

@@ -9,10 +9,10 @@
 // the script text or argv, and errors are printed terse, so a failing
 // statement is never echoed back into a report.
 
-import { HostError } from '../core/diagnostics.js';
-import type { ApplyContext } from '../core/resource.js';
-import { REDACTED } from '../core/sensitive.js';
-import { shq } from '../core/shell.js';
+import { HostError } from '../../core/diagnostics.js';
+import type { ApplyContext } from '../../core/resource.js';
+import { REDACTED } from '../../core/sensitive.js';
+import { shq } from '../../core/shell.js';
 
 export const PG_USER = 'postgres';
 

@@ -15,10 +15,10 @@
 // to 0.0.0.0/0) lands in one list only, with the same tuple, so each list is
 // planned on its own: insert at a number, delete by number.
 
-import { HostError } from '../core/diagnostics.js';
-import type { Change } from '../core/resource.js';
-import { shq } from '../core/shell.js';
-import type { Policy, UfwRule } from '../generated/ufw.js';
+import { HostError } from '../../core/diagnostics.js';
+import type { Change } from '../../core/resource.js';
+import { shq } from '../../core/shell.js';
+import type { Policy, UfwRule } from '../../generated/ufw.js';
 
 export type Family = 'v4' | 'v6';
 export const FAMILIES: Family[] = ['v4', 'v6'];

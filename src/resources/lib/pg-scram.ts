@@ -14,7 +14,7 @@
 // server's login would not reproduce.
 
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { HostError } from '../core/diagnostics.js';
+import { HostError } from '../../core/diagnostics.js';
 
 /** PostgreSQL's defaults (scram_iterations before 16, SCRAM_DEFAULT_SALT_LEN). */
 export const SCRAM_ITERATIONS = 4096;
