@@ -3,14 +3,19 @@
 
 import yargs, { type Argv } from 'yargs';
 import { InputError } from '../core/diagnostics.js';
+import type { FailOn } from '../core/result.js';
 import { processRedactor } from '../core/sensitive.js';
 import { graphCommand, showCommand, validateCommand } from './inspect.js';
-import { runCommand, type RunArgs } from './run-command.js';
+import { runCommand } from './run-command.js';
 import { initCommand } from './init.js';
-import { collectCommand, pullCommand, type CollectArgs, type PullArgs } from './pull-command.js';
+import { collectCommand, pullCommand } from './pull-command.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_REPORT_DIR } from '../fleet/pull.js';
-import { factsCommand, type FactsArgs } from './facts-command.js';
-import { mergeCommand, type MergeArgs } from './merge-command.js';
+import { factsCommand } from './facts-command.js';
+import { mergeCommand } from './merge-command.js';
+
+/** --fail-on's values: yargs infers FailOn[] from these (array + choices). */
+const FAIL_ON = ['drift', 'pending', 'new', 'any'] as const satisfies readonly FailOn[];
+const DEFAULT_FAIL_ON: FailOn[] = ['any'];
 
 function common<T>(y: Argv<T>) {
   return y
@@ -35,7 +40,7 @@ function runOptions<T>(y: Argv<T>) {
     .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: tty on a terminal, else plain: a line per host phase and per finished resource)' })
     .option('max-fail', { type: 'string', describe: 'Stop starting hosts once more than N (or N%) have failed' })
     .option('out', { type: 'string', describe: 'With --check: write the plan to FILE (hashes, paths and actions, never values) for `converge apply-plan FILE`' })
-    .option('fail-on', { type: 'string', array: true, choices: ['drift', 'pending', 'new', 'any'], default: ['any'], describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' })
+    .option('fail-on', { array: true, choices: FAIL_ON, default: DEFAULT_FAIL_ON, describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' })
     .option('shard', { type: 'string', describe: 'K/N: converge only this controller\'s part of the targeted hosts (stable split by host name); merge the shards\' --json reports with merge-reports' });
 }
 
@@ -52,13 +57,13 @@ export function buildCli(argv: string[]) {
       'highstate',
       "Apply the top file's states to each targeted host",
       (y) => runOptions(y),
-      (a) => set(runCommand(a as unknown as RunArgs)),
+      (a) => set(runCommand(a)),
     )
     .command(
       'apply <states..>',
       'Apply only the named state files',
       (y) => runOptions(y).positional('states', { type: 'string', array: true, describe: 'State names relative to states/, without .yaml' }),
-      (a) => set(runCommand({ ...(a as unknown as RunArgs), states: undefined, stateNames: a.states as string[] })),
+      (a) => set(runCommand({ ...a, states: undefined, stateNames: a.states })),
     )
     .command(
       'apply-plan <plan>',
@@ -67,10 +72,10 @@ export function buildCli(argv: string[]) {
         runOptions(y)
           .positional('plan', { type: 'string', demandOption: true, describe: 'The plan file' })
           .option('max-age', { type: 'number', default: 3600, describe: 'Refuse a plan older than SECONDS' }),
-      (a) => set(runCommand({ ...(a as unknown as RunArgs), check: false, out: undefined, plan: a.plan as string })),
+      (a) => set(runCommand({ ...a, check: false, out: undefined, plan: a.plan })),
     )
     .command('validate', 'Schema-check inventory, top file and states without connecting (secrets missing here are notes, not errors)', (y) => common(y).option('target', { alias: 't', type: 'string' }), (a) => set(validateCommand(a)))
-    .command('show <host>', 'Print the rendered, ordered resources of one host', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(showCommand(a as never)))
+    .command('show <host>', 'Print the rendered, ordered resources of one host', (y) => common(y).positional('host', { type: 'string', demandOption: true }), (a) => set(showCommand(a)))
     .command(
       'graph [host]',
       'Print the dependency graph of one host, or with --fleet the requisites between hosts',
@@ -82,7 +87,7 @@ export function buildCli(argv: string[]) {
           .option('check', { type: 'boolean', default: false, describe: 'Check the host first and colour resources by status' })
           .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'With --check: record unknown host keys' })
           .option('why', { type: 'string', array: true, nargs: 2, describe: 'A B: print the chain of edges that orders A before B' }),
-      (a) => set(graphCommand(a as never)),
+      (a) => set(graphCommand(a)),
     )
     .command(
       'facts [target]',
@@ -93,13 +98,13 @@ export function buildCli(argv: string[]) {
           .option('json', { type: 'boolean', default: false, describe: 'JSON instead of YAML' })
           .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'Hosts at once' })
           .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' }),
-      (a) => set(factsCommand(a as unknown as FactsArgs)),
+      (a) => set(factsCommand(a)),
     )
     .command(
       'init [dir]',
       'Write a starter inventory, top file and state with editor schemas in place',
       (y) => y.positional('dir', { type: 'string', default: '.' }).option('force', { type: 'boolean', default: false, describe: 'Overwrite existing files' }),
-      (a) => set(initCommand(a as never)),
+      (a) => set(initCommand(a)),
     )
     .command(
       'merge-reports <files..>',
@@ -111,8 +116,8 @@ export function buildCli(argv: string[]) {
           .option('report', { type: 'string', describe: 'Also write it to FILE.html or FILE.md' })
           .option('diff', { type: 'boolean', default: false, describe: 'Show unified diffs of file content' })
           .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'List unchanged resources too' })
-          .option('fail-on', { type: 'string', array: true, choices: ['drift', 'pending', 'new', 'any'], default: ['any'], describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' }),
-      (a) => set(mergeCommand(a as unknown as MergeArgs)),
+          .option('fail-on', { array: true, choices: FAIL_ON, default: DEFAULT_FAIL_ON, describe: 'With --check: exit 2 only for would-changes of these classes (drift: the host was changed by hand; pending: the states changed; new: never applied here), e.g. --fail-on drift for a scheduled drift check' }),
+      (a) => set(mergeCommand(a)),
     )
     .command(
       'pull',
@@ -132,7 +137,7 @@ export function buildCli(argv: string[]) {
           .option('json', { type: 'boolean', default: false, describe: 'Machine-readable results on stdout' })
           .option('wait-lock', { type: 'number', describe: 'Wait up to SECONDS for a push run on this host to finish (default: refuse at once)' })
           .option('progress', { choices: ['tty', 'plain', 'none'] as const, describe: 'Live progress on stderr (default: plain)' }),
-      (a) => set(pullCommand(a as unknown as PullArgs)),
+      (a) => set(pullCommand(a)),
     )
     .command(
       'collect-reports',
@@ -144,7 +149,7 @@ export function buildCli(argv: string[]) {
           .option('report-dir', { type: 'string', default: DEFAULT_REPORT_DIR, describe: 'The report directory on the hosts' })
           .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'Hosts at once' })
           .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record unknown host keys in known_hosts (changed keys still fail)' }),
-      (a) => set(collectCommand(a as unknown as CollectArgs)),
+      (a) => set(collectCommand(a)),
     )
     .demandCommand(1, 'name a command: highstate, apply, apply-plan, validate, show, graph, facts, init, merge-reports, pull or collect-reports')
     .strict()

@@ -3,15 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { FIXTURES, fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, FIXTURES } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import type { AptRepoSpec } from '../generated/index.js';
 import { aptRepo, armorPublicKey, indexed, indexScript, keyPath, normalizeKey, parseIndex, renderSources, sourcesPath } from './apt-repo.js';
 import { parseFileFacts, sha256 } from './file.js';
 
 const KEY_ASC = readFileSync(join(FIXTURES, 'apt_repo/key.asc'), 'utf8');
 const KEY_GPG = readFileSync(join(FIXTURES, 'apt_repo/key.gpg'));
-const index = (name: string) => parseIndex(fixture('apt_repo', name).output);
 const spec: AptRepoSpec = { name: 'convtest', uris: ['file:/srv/repo'], suites: ['stable'], components: ['main'], key: KEY_ASC };
+/** The repository name each index fixture was captured for (its query reads that name's sources file). */
+const INDEX_REPO: Record<string, string> = { index_no_sources_file: 'nope', index_one_suite_fetched: 'convtest2' };
+const index = (name: string) => factFixture(aptRepo.facts({ ...spec, name: INDEX_REPO[name] ?? spec.name }, planCtx()).index, 'apt_repo', name);
 const compileCtx = (statesDir: string) => ({ statesDir, vars: {}, renderTemplate: () => '', where: { file: 'states/apt.yaml', line: 3 } });
 
 /** Facts of a converged repo, with the index fixture given. */

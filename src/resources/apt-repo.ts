@@ -25,7 +25,7 @@ import type { ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { AptRepoSpec } from '../generated/index.js';
 import type { FileFacts } from './file.js';
-import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './managed-file.js';
+import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './lib/managed-file.js';
 
 const SOURCES_DIR = '/etc/apt/sources.list.d';
 const KEYRINGS_DIR = '/etc/apt/keyrings';

@@ -8,7 +8,7 @@ import type { ApplyContext, Change, FactQueries, ResourceType } from '../core/re
 import { shq, spooled } from '../core/shell.js';
 import type { CmdSpec } from '../generated/index.js';
 import { sha256 } from './file.js';
-import { keyValues } from './fs-common.js';
+import { keyValues } from './lib/fs-common.js';
 
 /** Which guard decided: none (run), cwd (missing, so run and let it fail clearly), or the guard that says skip. */
 export type Guard = 'none' | 'cwd' | 'creates' | 'unless' | 'onlyif';

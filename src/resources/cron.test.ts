@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planCtx } from '../../test/unit/fixtures.js';
-import { planInput } from '../../test/unit/scenarios.js';
+import { planInput } from '../../test/support/fixtures.js';
 import { cron, cronFile } from './cron.js';
 
 describe('cron file', () => {

@@ -6,7 +6,7 @@
 
 import type { ResourceType } from '../core/resource.js';
 import type { CronSpec } from '../generated/index.js';
-import { planParts, partFacts, applyParts, type Part } from './parts.js';
+import { planParts, partFacts, applyParts, type Part } from './lib/parts.js';
 import { file } from './file.js';
 
 export const cronPath = (name: string) => `/etc/cron.d/${name}`;

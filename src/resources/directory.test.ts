@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { planInput } from '../../test/unit/scenarios.js';
+import { planInput } from '../../test/support/fixtures.js';
 import { directory } from './directory.js';
 
 // Facts captured from a container (test/fixtures/directory/, see capture.mjs):

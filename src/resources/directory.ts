@@ -5,8 +5,8 @@ import { HostError } from '../core/diagnostics.js';
 import type { ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { DirectorySpec } from '../generated/index.js';
-import { removeUnmanagedScript, unmanagedChanges, unmanagedQuery, type ExclusiveSpec, type Unmanaged } from './exclusive-dir.js';
-import { metadataChanges, metadataScript, pathImplicitAfter, statQuery, type PathStat } from './fs-common.js';
+import { removeUnmanagedScript, unmanagedChanges, unmanagedQuery, type ExclusiveSpec, type Unmanaged } from './lib/exclusive-dir.js';
+import { metadataChanges, metadataScript, pathImplicitAfter, statQuery, type PathStat } from './lib/fs-common.js';
 
 /** `managed` is filled in at compile from the host's other resources (state/exclusive.ts). */
 type Spec = DirectorySpec & ExclusiveSpec;

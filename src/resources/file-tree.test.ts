@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { planInput } from '../../test/unit/scenarios.js';
+import { planInput } from '../../test/support/fixtures.js';
 import { fileTree } from './file-tree.js';
 
 // Facts captured from a container (test/fixtures/file_tree/, see capture.mjs):

@@ -17,7 +17,7 @@ import type { Change, CompileContext, FactQuery, ResourceType } from '../core/re
 import { shq } from '../core/shell.js';
 import type { FileTreeSpec } from '../generated/index.js';
 import { MAX_FETCH_BYTES, sha256, SourceContent, sourcePath, textDiff } from './file.js';
-import { formatMode, metadataScript, parseMode, pathImplicitAfter } from './fs-common.js';
+import { formatMode, metadataScript, parseMode, pathImplicitAfter } from './lib/fs-common.js';
 
 /** One entry of the source, relative to its top ("notes/views.py"); a directory has no content. */
 export interface SourceEntry {

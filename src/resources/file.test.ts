@@ -3,28 +3,30 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { planInput, resolveSpec, SCENARIO_STATES } from '../../test/unit/scenarios.js';
+import { planInput, resolveSpec, SCENARIO_STATES } from '../../test/support/fixtures.js';
 import { batchScript, splitBatch } from '../engine/facts.js';
 import { Content, file, fileFactQuery, fileFactScript, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff } from './file.js';
 
-const facts = (name: string) => ({ file: parseFileFacts(fixture('file', name).output) });
+/** A captured scenario's file fact (test/fixtures/file/<name>.json, refused when stale). */
+const fileFixture = (name: string) => planInput(file, name).facts.file;
+const facts = (name: string) => ({ file: fileFixture(name) });
 
 describe('file facts', () => {
   it('parse stat, hash and the content of a file that differs', () => {
-    const f = parseFileFacts(fixture('file', 'existing_differs').output);
+    const f = fileFixture('existing_differs');
     expect(f).toMatchObject({ type: 'file', owner: 'root', group: 'root', mode: 0o644, size: 15 });
     expect(f.content?.toString()).toBe('old line\nhello\n');
   });
   it('do not fetch content that already matches, or that is sensitive', () => {
-    expect(parseFileFacts(fixture('file', 'existing_same').output).content).toBeUndefined();
-    expect(parseFileFacts(fixture('file', 'sensitive').output).content).toBeUndefined();
+    expect(fileFixture('existing_same').content).toBeUndefined();
+    expect(fileFixture('sensitive').content).toBeUndefined();
   });
   it('tell absent, directories and symlinks apart', () => {
-    expect(parseFileFacts(fixture('file', 'absent').output).type).toBe('absent');
-    expect(parseFileFacts(fixture('file', 'directory').output).type).toBe('directory');
-    expect(parseFileFacts(fixture('file', 'link').output).type).toBe('link');
+    expect(fileFixture('absent').type).toBe('absent');
+    expect(fileFixture('directory').type).toBe('directory');
+    expect(fileFixture('link').type).toBe('link');
   });
   it('the fact script only reads', () => {
     const s = fileFactScript('/etc/motd', sha256('x'), true);

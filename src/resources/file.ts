@@ -11,8 +11,8 @@ import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
 import type { Change, CompileContext, FactQuery, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
-import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, statWordScript, type PathStat } from './fs-common.js';
+import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
+import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;

@@ -5,11 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import type { GitCheckoutSpec } from '../generated/index.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture, type CapturedQuery } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { checkoutFactScript, gitCheckout, parseCheckoutFacts, planCheckout, targetOf, type CheckoutFacts } from './git-checkout.js';
 
-const fx = (name: string) => fixture('git_checkout', name) as ReturnType<typeof fixture> & { spec: GitCheckoutSpec; user: string };
-const facts = (name: string) => parseCheckoutFacts(fx(name).output);
+/** A fixture: its spec, the user its query ran as, the captured query. */
+const fx = (name: string) => readFixture<CapturedQuery & { spec: GitCheckoutSpec; user: string }>('git_checkout', name);
+/** The fixture parsed by the query the code sends for its spec now (refused when stale). */
+const facts = (name: string) => factFixture(gitCheckout.facts(fx(name).spec, planCtx()).checkout, 'git_checkout', name);
 const plan = (name: string, over: Partial<GitCheckoutSpec> = {}) => planCheckout({ ...fx(name).spec, ...over }, facts(name));
 const NAMES = ['absent', 'clean', 'annotated-tag', 'light-tag', 'no-such-rev', 'unreachable', 'not-a-checkout', 'empty-dir', 'other-owner', 'behind', 'behind-dirty', 'detached-other-remote', 'git-not-installed'];
 

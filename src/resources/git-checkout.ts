@@ -13,7 +13,7 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { GitCheckoutSpec } from '../generated/index.js';
-import { dirStatScript, handOverDirScript, keyValues, parseDirStat, pathImplicitAfter, type DirStat } from './fs-common.js';
+import { dirStatScript, handOverDirScript, keyValues, parseDirStat, pathImplicitAfter, type DirStat } from './lib/fs-common.js';
 
 export interface CheckoutFacts extends DirStat {
   /** There is a .git, and git could read it ('unreadable': e.g. another user's repository). */

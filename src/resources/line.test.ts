@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { planInput, resolveSpec } from '../../test/unit/scenarios.js';
+import { planInput, resolveSpec } from '../../test/support/fixtures.js';
 import type { LineSpec } from '../generated/index.js';
 import type { FileFacts } from './file.js';
 import { editLines, line, wantedLine } from './line.js';

@@ -9,9 +9,9 @@ import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { LineSpec } from '../generated/index.js';
-import { atomicWriteScript, KEEP_METADATA } from './atomic-write.js';
+import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
 import { fileFactScript, fileFactScriptOf, isText, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff, type FileFacts } from './file.js';
-import { pathImplicitAfter } from './fs-common.js';
+import { pathImplicitAfter } from './lib/fs-common.js';
 
 const DEFAULT_SEPARATOR = ' = ';
 export const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

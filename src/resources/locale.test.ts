@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planCtx } from '../../test/unit/fixtures.js';
-import { planInput, resolveSpec, scenario } from '../../test/unit/scenarios.js';
+import { planInput, resolveSpec, scenario } from '../../test/support/fixtures.js';
 import { locale, normalizeLocale, parseLocaleFacts } from './locale.js';
 
 describe('locale facts', () => {

@@ -9,7 +9,7 @@ import type { Change, ResourceType, Facts } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { LocaleSpec } from '../generated/index.js';
 import { escapeRegExp, line } from './line.js';
-import { applyParts, partFacts, planParts, type Part } from './parts.js';
+import { applyParts, partFacts, planParts, type Part } from './lib/parts.js';
 
 export interface LocaleFacts {
   /** locale-gen is installed (the locales package). */

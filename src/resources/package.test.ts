@@ -8,21 +8,30 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import type { ApplyContext, Change, Command } from '../core/resource.js';
 import type { PackageSpec } from '../generated/index.js';
-import { lockTimeout, parseAptState, parseCandidate, parseDpkgStatus, transactionError, transactionScript, type AptState } from './apt.js';
+import { lockTimeout, parseAptState, parseCandidate, parseDpkgStatus, transactionError, transactionScript, type AptState } from './lib/apt.js';
 import { aptTransaction, pkg, planPackage } from './package.js';
+import { factFixture, readFixture } from '../../test/support/fixtures.js';
 
-const FIXTURES = join(import.meta.dirname, '../../test/fixtures/package');
-const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
+// dpkg-*.json: the apt:state query's output; policy-*.json: apt-cache policy for latest (test/fixtures/package/README.md).
+const ctx = { host: { name: 'h', sshPort: 22, loginUser: 'root' }, sensitive: false, statesDir: '/s' };
+/** The apt state of a fixture, refused when it was captured from another script than the code sends now. */
+const aptFixture = (name: string) => factFixture(pkg.facts({ name: 'any' }, ctx).apt, 'package', name);
+/** The candidate apt-cache policy gave for `spec.name` (ensure: latest). */
+const candidateFixture = (spec: PackageSpec, name: string) => {
+  const q = pkg.facts({ ...spec, ensure: 'latest' }, ctx).candidate;
+  if (!q) throw new Error('package: no candidate query for ensure: latest');
+  return factFixture(q, 'package', name);
+};
 const SCHEMA = JSON.parse(readFileSync(join(import.meta.dirname, '../../schemas/resources/package.schema.json'), 'utf8'));
 
 function state(file: string, nowShift = 0): AptState {
-  const st = parseAptState(fixture(file));
+  const st = aptFixture(file);
   return { ...st, now: st.now + nowShift };
 }
 
 describe('package facts', () => {
   it('parses the dpkg listing: versions, holds and every status', () => {
-    const st = parseAptState(fixture('dpkg-states.txt'));
+    const st = aptFixture('dpkg-states');
     const get = (n: string) => st.packages.get(n);
     expect(get('hello')).toEqual({ version: '2.10-3', held: false, state: 'installed' });
     expect(get('tree')).toEqual({ version: '2.1.0-1', held: true, state: 'installed' });
@@ -39,11 +48,11 @@ describe('package facts', () => {
   });
 
   it('counts the stamp converge leaves after apt-get update, sources changed since, and nothing without list files', () => {
-    const after = parseAptState(fixture('dpkg-after-update.txt'));
+    const after = aptFixture('dpkg-after-update');
     expect(after.listsUpdated).toBe(1795808386);
     expect(after.packages.get('tree')).toEqual({ version: '2.1.0-1', held: true, state: 'installed' });
-    expect(parseAptState(fixture('dpkg-sources-changed.txt')).sourcesChanged).toBe(1795808390);
-    expect(parseAptState(fixture('dpkg-no-lists.txt')).listsUpdated).toBeUndefined();
+    expect(aptFixture('dpkg-sources-changed').sourcesChanged).toBe(1795808390);
+    expect(aptFixture('dpkg-no-lists').listsUpdated).toBeUndefined();
     expect(parseAptState('@now\t100\n@stamp\t90\n').listsUpdated).toBeUndefined();
   });
 
@@ -58,10 +67,10 @@ describe('package facts', () => {
   });
 
   it('parses the candidate from apt-cache policy', () => {
-    expect(parseCandidate(fixture('policy-tzdata.txt'))).toBe('2026f-0+deb12u1');
-    expect(parseCandidate(fixture('policy-hello.txt'))).toBe('2.10-3');
-    expect(parseCandidate(fixture('policy-figlet.txt'))).toBe('2.2.5-3+b1');
-    expect(parseCandidate(fixture('policy-no-such-package.txt'))).toBeUndefined();
+    expect(candidateFixture({ name: 'tzdata' }, 'policy-tzdata')).toBe('2026f-0+deb12u1');
+    expect(candidateFixture({ name: 'hello' }, 'policy-hello')).toBe('2.10-3');
+    expect(candidateFixture({ name: 'figlet' }, 'policy-figlet')).toBe('2.2.5-3+b1');
+    expect(candidateFixture({ name: 'no-such-package' }, 'policy-no-such-package')).toBeUndefined();
     expect(parseCandidate('x:\n  Installed: (none)\n  Candidate: (none)\n')).toBeUndefined();
   });
 
@@ -72,8 +81,8 @@ describe('package facts', () => {
     expect(Object.keys(a)).toEqual(['apt']);
     expect(a.apt.key).toBe(b.apt.key);
     expect(a.apt.script).toBe(b.apt.script);
-    expect(b.candidate.key).toBe('apt:candidate:tree');
-    expect(b.candidate.script).toBe('apt-cache policy tree');
+    expect(b.candidate?.key).toBe('apt:candidate:tree');
+    expect(b.candidate?.script).toBe('apt-cache policy tree');
   });
 });
 
@@ -88,9 +97,9 @@ interface PlanCase {
 }
 
 describe('package plans (test/fixtures/package/plans.json)', () => {
-  const { cases } = JSON.parse(fixture('plans.json')) as { cases: PlanCase[] };
+  const { cases } = readFixture<{ cases: PlanCase[] }>('package', 'plans');
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const facts = { apt: state(c.facts, c.nowShift), candidate: c.candidate ? parseCandidate(fixture(c.candidate)) : undefined };
+    const facts = { apt: state(c.facts, c.nowShift), candidate: c.candidate ? candidateFixture(c.spec, c.candidate) : undefined };
     if (c.error) expect(() => planPackage(c.spec, facts)).toThrow(c.error);
     else expect(planPackage(c.spec, facts)).toEqual(c.changes);
   });
@@ -119,7 +128,7 @@ describe('package schema', () => {
 
 /** Plan each spec against the captured facts, as the engine would, and merge them. */
 function merged(specs: PackageSpec[], nowShift = 0) {
-  const apt = state('dpkg-states.txt', nowShift);
+  const apt = state('dpkg-states', nowShift);
   return aptTransaction(specs.map((spec) => ({ spec, changes: planPackage(spec, { apt }), facts: { apt } })));
 }
 
@@ -185,7 +194,7 @@ describe('package transaction', () => {
   it('apply runs the same transaction as applyGroup with one item', async () => {
     const scripts: string[] = [];
     const ctx = { exec: async (c: Command) => (scripts.push(c.script), { code: 0, stdout: '', stderr: '' }) } as unknown as ApplyContext;
-    const apt = state('dpkg-states.txt');
+    const apt = state('dpkg-states');
     const spec: PackageSpec = { name: 'whois', held: true };
     const changes = planPackage(spec, { apt });
     await pkg.apply(spec, changes, { apt }, ctx);
@@ -201,7 +210,7 @@ describe('package transaction', () => {
     const other = transactionError(100, 'Reading package lists...\nE: Unable to locate package nope\n', 5);
     expect(other.message).toBe('apt transaction failed (exit 100): E: Unable to locate package nope');
     const ctx = { exec: async () => ({ code: 75, stdout: '', stderr: 'converge-dpkg-lock: /var/lib/dpkg/lock held by process 7 (apt-get)\n' }) } as unknown as ApplyContext;
-    const apt = state('dpkg-states.txt');
+    const apt = state('dpkg-states');
     await expect(pkg.applyGroup!([{ spec: { name: 'whois' }, changes: planPackage({ name: 'whois' }, { apt }), facts: { apt } }], ctx)).rejects.toThrow(
       /^installing whois: gave up after waiting 300s for the dpkg lock: \/var\/lib\/dpkg\/lock held by process 7 \(apt-get\)$/,
     );
@@ -209,7 +218,7 @@ describe('package transaction', () => {
 
   it('says so when the transaction was cut off (connection lost), not just "exit 255"', async () => {
     const ctx = { exec: async () => ({ code: 255, stdout: '', stderr: '', cutOff: 'the SSH connection was lost; the command may still be running on the host' }) } as unknown as ApplyContext;
-    const apt = state('dpkg-states.txt');
+    const apt = state('dpkg-states');
     await expect(pkg.applyGroup!([{ spec: { name: 'whois' }, changes: planPackage({ name: 'whois' }, { apt }), facts: { apt } }], ctx)).rejects.toThrow(
       /^installing whois: the SSH connection was lost; the command may still be running on the host$/,
     );

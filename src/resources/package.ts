@@ -7,7 +7,7 @@
 // calls for one).
 
 import { HostError } from '../core/diagnostics.js';
-import type { ApplyContext, Change, Facts, ResourceType } from '../core/resource.js';
+import type { ApplyContext, Change, ResourceType } from '../core/resource.js';
 import type { PackageSpec } from '../generated/index.js';
 import {
   APT_STATE_SCRIPT,
@@ -20,7 +20,7 @@ import {
   type AptState,
   type AptTransaction,
   type DpkgPackage,
-} from './apt.js';
+} from './lib/apt.js';
 
 /** Package lists older than this are refreshed before an install (Ansible's cache_valid_time). */
 export const MAX_LISTS_AGE_S = 3600;
@@ -96,14 +96,14 @@ export function planPackage(spec: PackageSpec, f: PackageFacts): Change[] {
 }
 
 /** What the planned changes of several package resources amount to as one apt transaction. */
-export function aptTransaction(items: { spec: PackageSpec; changes: Change[]; facts: Facts }[]): AptTransaction {
+export function aptTransaction(items: { spec: PackageSpec; changes: Change[]; facts: Partial<PackageFacts> }[]): AptTransaction {
   const t: AptTransaction = { refresh: false, unhold: [], install: [], remove: [], purge: [], changeHeld: false, hold: [] };
   for (const { spec, changes, facts } of items) {
     const { name } = spec;
     const installed = changes.find((c) => c.path === 'installed');
     const held = changes.find((c) => c.path === 'held');
     // A hold the spec keeps (held: true, or not managed) survives the change: apt resets it.
-    const keepsHold = !!(facts as Partial<PackageFacts>).apt?.packages.get(name)?.held && spec.held !== false;
+    const keepsHold = !!facts.apt?.packages.get(name)?.held && spec.held !== false;
     if (changes.some((c) => c.path === 'apt-index')) t.refresh = true;
     if (held?.after === false) t.unhold.push(name);
     if (installed) {
@@ -129,7 +129,7 @@ function summary(t: AptTransaction): string {
   return parts.filter(Boolean).join('; ');
 }
 
-async function applyPackages(items: { spec: PackageSpec; changes: Change[]; facts: Facts }[], ctx: ApplyContext): Promise<void> {
+async function applyPackages(items: { spec: PackageSpec; changes: Change[]; facts: Partial<PackageFacts> }[], ctx: ApplyContext): Promise<void> {
   const t = aptTransaction(items);
   const timeout = lockTimeout();
   const res = await ctx.exec({ script: transactionScript(t, timeout) });
@@ -140,7 +140,7 @@ async function applyPackages(items: { spec: PackageSpec; changes: Change[]; fact
   }
 }
 
-export const pkg: ResourceType<PackageSpec> = {
+export const pkg: ResourceType<PackageSpec, PackageFacts> = {
   kind: 'package',
   id: (spec) => `package:${spec.name}`,
 
@@ -150,7 +150,7 @@ export const pkg: ResourceType<PackageSpec> = {
     ...(spec.ensure === 'latest' ? { candidate: { key: `apt:candidate:${spec.name}`, script: candidateScript(spec.name), parse: parseCandidate } } : {}),
   }),
 
-  plan: (spec, facts) => planPackage(spec, facts as unknown as PackageFacts),
+  plan: (spec, facts) => planPackage(spec, facts),
 
   group: 'apt',
   applyGroup: applyPackages,

@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact, serverData } from './pg-common.js';
-import { parseBool, rint, settingMatches, splitList, type PgSetting } from './pg-settings.js';
+import { parsePsqlFact, serverData } from './lib/pg-common.js';
+import { parseBool, rint, settingMatches, splitList, type PgSetting } from './lib/pg-settings.js';
 import { pgConf, type ConfFact } from './pg-conf.js';
 
-const facts = (name: string) => ({ conf: parsePsqlFact<ConfFact>(fixture('pg_conf', name).output) });
+/** The settings each fixture's query asked for (its spec): the query the code sends for them now must be the one captured. */
+const CAPTURED: Record<string, string[]> = {
+  defaults: ['block_size', 'checkpoint_timeout', 'DateStyle', 'hot_standby', 'listen_addresses', 'log_min_duration_statement', 'max_wal_senders', 'no_such_setting', 'random_page_cost', 'search_path', 'shared_buffers', 'shared_preload_libraries', 'synchronous_commit', 'vacuum_cost_delay', 'wal_level', 'work_mem'],
+  altered: ['work_mem', 'wal_level', 'shared_preload_libraries', 'search_path', 'statement_timeout'],
+};
+const facts = (name: string) => ({ conf: factFixture(pgConf.facts({ settings: Object.fromEntries(CAPTURED[name].map((n) => [n, ''])) }, planCtx()).conf, 'pg_conf', name) });
 const settings = (name: string) => (serverData(facts(name).conf) as ConfFact).settings;
 
 describe('setting values as PostgreSQL reads them', () => {
@@ -65,7 +71,7 @@ describe('setting values as PostgreSQL reads them', () => {
 
 describe('setting values, checked against PostgreSQL 15', () => {
   // What the server itself stored after SET name = 'value', for awkward values.
-  const rows = fixture('pg_conf', 'set_conversions').output.trim().split('\n').map((l) => JSON.parse(l) as PgSetting & { name: string; value: string });
+  const rows = readFixture('pg_conf', 'set_conversions').output.trim().split('\n').map((l) => JSON.parse(l) as PgSetting & { name: string; value: string });
   it.each(rows.map((r) => [r.name, r.value, r.setting, r] as const))('%s = %j is %s', (name, value, _setting, row) => {
     expect(settingMatches(name, row, value)).toBe(true);
     if (row.vartype === 'integer') expect(settingMatches(name, { ...row, setting: String(Number(row.setting) + 1) }, value)).toBe(false);
@@ -75,7 +81,7 @@ describe('setting values, checked against PostgreSQL 15', () => {
 describe('pg_conf plan', () => {
   it('reads fixtures captured with the current fact script', () => {
     const captured = { settings: { work_mem: '16MB', wal_level: 'logical', shared_preload_libraries: ['pg_stat_statements', 'auto_explain'], search_path: ['app', '$user', 'public'], statement_timeout: '5s' } };
-    expect(fixture('pg_conf', 'altered').command).toBe(pgConf.facts(captured, planCtx()).conf.script);
+    expect(readFixture('pg_conf', 'altered').command).toBe(pgConf.facts(captured, planCtx()).conf.script);
   });
   it('is empty when every running value matches', () => {
     expect(pgConf.plan({ settings: { shared_buffers: '128MB', wal_level: 'replica', max_wal_senders: 10, hot_standby: 'on', DateStyle: 'ISO, MDY' } }, facts('defaults'), planCtx())).toEqual([]);

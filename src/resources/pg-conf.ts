@@ -8,8 +8,8 @@
 import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import type { PgConfSpec } from '../generated/index.js';
-import { PG_AFTER, PG_USER, RELOAD_AND_WAIT, parsePsqlFact, psqlFactScript, runSql, serverData, serviceAndWaitScript, sqlLiteral, type PgFact } from './pg-common.js';
-import { settingMatches, valueText, type PgSetting } from './pg-settings.js';
+import { PG_AFTER, PG_USER, RELOAD_AND_WAIT, parsePsqlFact, psqlFactScript, runSql, serverData, serviceAndWaitScript, sqlLiteral, type PgFact } from './lib/pg-common.js';
+import { settingMatches, valueText, type PgSetting } from './lib/pg-settings.js';
 
 export interface ConfFact {
   /** By lower-case name; settings PostgreSQL does not know are absent. */

@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact } from './pg-common.js';
+import { parsePsqlFact } from './lib/pg-common.js';
 import { pgDatabase, type DatabaseFact } from './pg-database.js';
 
-const facts = (name: string) => ({ database: parsePsqlFact<DatabaseFact>(fixture('pg_database', name).output) });
+/** The database each fixture was captured for. */
+const CAPTURED: Record<string, string> = { appdb: 'appdb', latin: 'latin', missing: 'nodb' };
+const facts = (name: string) => ({ database: factFixture(pgDatabase.facts({ name: CAPTURED[name] }, planCtx()).database, 'pg_database', name) });
 
 describe('pg_database plan', () => {
   it('reads fixtures captured with the current fact script', () => {
-    expect(fixture('pg_database', 'appdb').command).toBe(pgDatabase.facts({ name: 'appdb' }, planCtx()).database.script);
+    expect(readFixture('pg_database', 'appdb').command).toBe(pgDatabase.facts({ name: 'appdb' }, planCtx()).database.script);
   });
   it('creates a missing database with what the spec fixes', () => {
     expect(pgDatabase.plan({ name: 'nodb', owner: 'app', encoding: 'UTF8', locale: 'C.UTF-8' }, facts('missing'), planCtx())).toEqual([

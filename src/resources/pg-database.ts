@@ -5,7 +5,7 @@
 import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import type { PgDatabaseSpec } from '../generated/index.js';
-import { PG_AFTER, PG_USER, parsePsqlFact, psqlFactScript, runSql, serverData, sqlIdent, sqlLiteral, type PgFact } from './pg-common.js';
+import { PG_AFTER, PG_USER, parsePsqlFact, psqlFactScript, runSql, serverData, sqlIdent, sqlLiteral, type PgFact } from './lib/pg-common.js';
 
 export interface DatabaseFact {
   database: { owner: string; encoding: string; lc_collate: string; lc_ctype: string } | null;

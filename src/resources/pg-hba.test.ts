@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact, serverData } from './pg-common.js';
+import { parsePsqlFact, serverData } from './lib/pg-common.js';
 import { editHba, formatHbaLine, hbaFields, parseHbaLine, pgHba, type HbaFact } from './pg-hba.js';
 
-const facts = (name: string) => ({ hba: parsePsqlFact<HbaFact>(fixture('pg_hba', name).output) });
+const facts = (name: string) => ({ hba: factFixture(pgHba.facts({ type: 'local', method: 'peer' }, planCtx()).hba, 'pg_hba', name) });
 const content = (name: string) => (serverData(facts(name).hba) as HbaFact).content;
 
 describe('pg_hba.conf parsing', () => {
   it('comes from fixtures captured with the current fact script', () => {
-    expect(fixture('pg_hba', 'debian_default').command).toBe(pgHba.facts({ type: 'local', method: 'peer' }, planCtx()).hba.script);
+    expect(readFixture('pg_hba', 'debian_default').command).toBe(pgHba.facts({ type: 'local', method: 'peer' }, planCtx()).hba.script);
   });
   it('reads the file and its path through SHOW hba_file', () => {
     const f = serverData(facts('debian_default').hba) as HbaFact;

@@ -17,7 +17,7 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { PgHbaSpec } from '../generated/index.js';
-import { PG_AFTER, PG_USER, PSQL, RELOAD_AND_WAIT, parsePsqlFact, psqlFactScript, runSql, serverData, type PgFact } from './pg-common.js';
+import { PG_AFTER, PG_USER, PSQL, RELOAD_AND_WAIT, parsePsqlFact, psqlFactScript, runSql, serverData, type PgFact } from './lib/pg-common.js';
 
 export interface HbaFact {
   hba_file: string;

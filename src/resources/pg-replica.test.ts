@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { parseReplicaFact, pgReplica } from './pg-replica.js';
 
-const facts = (name: string) => ({ replica: parseReplicaFact(fixture('pg_replica', name).output) });
 const spec = { primary_host: 'pg-primary', user: 'replicator', password: 'canary-repl-pw', data_directory: '/var/lib/postgresql/15/main' };
+// missing_datadir was captured for another data directory.
+const dataDir = (name: string) => (name === 'missing_datadir' ? '/var/lib/postgresql/15/other' : spec.data_directory);
+const facts = (name: string) => ({ replica: factFixture(pgReplica.facts({ ...spec, data_directory: dataDir(name) }, planCtx()).replica, 'pg_replica', name) });
 const plan = (name: string, s: Parameters<typeof pgReplica.plan>[0] = spec) => pgReplica.plan(s, facts(name), planCtx());
 
 describe('pg_replica facts', () => {
   it('come from fixtures captured with the current fact script', () => {
-    expect(fixture('pg_replica', 'streaming').command).toBe(pgReplica.facts(spec, planCtx()).replica.script);
+    expect(readFixture('pg_replica', 'streaming').command).toBe(pgReplica.facts(spec, planCtx()).replica.script);
   });
   it('read the data directory even when the server is down, and the server when it is up', () => {
     expect(facts('streaming').replica).toEqual({

@@ -12,7 +12,7 @@ import { HostError } from '../core/diagnostics.js';
 import type { ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { PgReplicaSpec } from '../generated/index.js';
-import { PG_AFTER, PG_USER, PSQL, parsePsqlFact, psqlFactScript, serverData, serviceAndWaitScript, type PgFact } from './pg-common.js';
+import { PG_AFTER, PG_USER, PSQL, parsePsqlFact, psqlFactScript, serverData, serviceAndWaitScript, type PgFact } from './lib/pg-common.js';
 
 export type DataDirState = 'missing' | 'empty' | 'unreadable' | 'standby' | 'cluster' | 'other';
 

@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { parsePsqlFact, serverData } from './pg-common.js';
-import { assertAsciiPassword, passwordMatches, scramVerifier } from './pg-scram.js';
+import { parsePsqlFact, serverData } from './lib/pg-common.js';
+import { assertAsciiPassword, passwordMatches, scramVerifier } from './lib/pg-scram.js';
 import { pgRole, type RoleFact } from './pg-role.js';
 
-const facts = (name: string) => ({ role: parsePsqlFact<RoleFact>(fixture('pg_role', name).output) });
+/** The role each fixture was captured for. */
+const CAPTURED: Record<string, string> = { app_scram: 'app', legacy_md5: 'legacy', missing: 'app2', no_password: 'nopw', no_psql: 'app', odd_name: 'we|ird "role"', server_down: 'app' };
+const facts = (name: string) => ({ role: factFixture(pgRole.facts({ name: CAPTURED[name] }, planCtx()).role, 'pg_role', name) });
 
 describe('SCRAM-SHA-256 verifiers', () => {
-  const vectors = fixture('pg_role', 'scram_vectors') as { output: string; passwords?: Record<string, string> };
+  const vectors = readFixture('pg_role', 'scram_vectors') as { output: string; passwords?: Record<string, string> };
   const rows = vectors.output.trim().split('\n').map((l) => l.split('|') as [string, string]);
 
   it('reproduce what PostgreSQL 15 stored, from its salt and iterations', () => {
@@ -27,7 +30,7 @@ describe('SCRAM-SHA-256 verifiers', () => {
 
 describe('pg_role facts', () => {
   it('come from fixtures captured with the current fact script', () => {
-    expect(fixture('pg_role', 'app_scram').command).toBe(pgRole.facts({ name: 'app' }, planCtx()).role.script);
+    expect(readFixture('pg_role', 'app_scram').command).toBe(pgRole.facts({ name: 'app' }, planCtx()).role.script);
   });
   it('read attributes and only the salt, iterations and a hash of the stored verifier', () => {
     const { role } = serverData(facts('app_scram').role) as RoleFact;
@@ -44,7 +47,7 @@ describe('pg_role facts', () => {
   });
   it('quote any role name into the query', () => {
     expect((serverData(facts('odd_name').role) as RoleFact).role).toMatchObject({ login: true, replication: true });
-    expect(fixture('pg_role', 'odd_name').command).toContain(`rolname = '\\''we|ird "role"'\\''`);
+    expect(readFixture('pg_role', 'odd_name').command).toContain(`rolname = '\\''we|ird "role"'\\''`);
   });
   it('say why PostgreSQL could not be asked', () => {
     expect(() => pgRole.plan({ name: 'app' }, facts('server_down'), planCtx())).toThrow(/not running/);

@@ -6,8 +6,8 @@
 
 import type { Change, ResourceType } from '../core/resource.js';
 import type { PgRoleSpec } from '../generated/index.js';
-import { PG_AFTER, PG_USER, parsePsqlFact, psqlFactScript, runSql, serverData, sqlIdent, sqlLiteral, type PgFact } from './pg-common.js';
-import { assertAsciiPassword, newScramVerifier, passwordMatches, type StoredPassword } from './pg-scram.js';
+import { PG_AFTER, PG_USER, parsePsqlFact, psqlFactScript, runSql, serverData, sqlIdent, sqlLiteral, type PgFact } from './lib/pg-common.js';
+import { assertAsciiPassword, newScramVerifier, passwordMatches, type StoredPassword } from './lib/pg-scram.js';
 
 export interface RoleAttributes {
   login: boolean;

@@ -8,11 +8,14 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import type { PipRequirementsSpec } from '../generated/index.js';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture, type CapturedQuery } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { parsePipFacts, pipFactScript, pipRequirements, planPip } from './pip-requirements.js';
 
-const fx = (name: string) => fixture('pip_requirements', name) as ReturnType<typeof fixture> & { spec: PipRequirementsSpec; user: string };
-const facts = (name: string) => parsePipFacts(fx(name).output);
+/** A fixture: its spec, the user its query ran as, the captured query. */
+const fx = (name: string) => readFixture<CapturedQuery & { spec: PipRequirementsSpec; user: string }>('pip_requirements', name);
+/** The fixture parsed by the query the code sends for its spec now (refused when stale). */
+const facts = (name: string) => factFixture(pipRequirements.facts(fx(name).spec, planCtx()).pip, 'pip_requirements', name);
 const plan = (name: string, over: Partial<PipRequirementsSpec> = {}) => planPip({ ...fx(name).spec, ...over }, facts(name));
 const NAMES = ['installed', 'venv-absent', 'no-pip', 'requirements-missing', 'marker'];
 

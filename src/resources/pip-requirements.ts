@@ -12,8 +12,8 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { PipRequirementsSpec } from '../generated/index.js';
-import { ancestors, keyValues } from './fs-common.js';
-import { formatSpecifiers, normalizeName, parseInstalled, parseRequirement, parseRequirementsFile, satisfies, type Requirement } from './python-requirements.js';
+import { ancestors, keyValues } from './lib/fs-common.js';
+import { formatSpecifiers, normalizeName, parseInstalled, parseRequirement, parseRequirementsFile, satisfies, type Requirement } from './lib/python-requirements.js';
 
 export interface PipFacts {
   /** bin/python exists. */

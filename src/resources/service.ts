@@ -6,7 +6,7 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { ServiceSpec } from '../generated/index.js';
-import { keyValues } from './fs-common.js';
+import { keyValues } from './lib/fs-common.js';
 
 const UNIT_SUFFIXES = ['service', 'socket', 'timer', 'target', 'path', 'mount', 'automount', 'swap', 'slice', 'scope', 'device'];
 const UNIT_DIR = '/etc/systemd/system';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { planCtx } from '../../test/unit/fixtures.js';
-import { planInput } from '../../test/unit/scenarios.js';
+import { planInput } from '../../test/support/fixtures.js';
 import type { Facts } from '../core/resource.js';
 import type { SshdSpec } from '../generated/index.js';
 import { lockoutReason, parseSshdT, renderDropin, sshd, type SshdConfig, type SshdFiles } from './sshd.js';

@@ -24,11 +24,11 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, FactQuery, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { SshdSpec } from '../generated/index.js';
-import { atomicWriteScript } from './atomic-write.js';
+import { atomicWriteScript } from './lib/atomic-write.js';
 import { sha256, type FileFacts } from './file.js';
-import { metadataScript } from './fs-common.js';
-import { managedFileChanges, managedFileQuery, type ManagedFile } from './managed-file.js';
-import { keepWayIn } from './way-in.js';
+import { metadataScript } from './lib/fs-common.js';
+import { managedFileChanges, managedFileQuery, type ManagedFile } from './lib/managed-file.js';
+import { keepWayIn } from './lib/way-in.js';
 
 const DROPIN_DIR = '/etc/ssh/sshd_config.d';
 const MAIN_CONFIG = '/etc/ssh/sshd_config';

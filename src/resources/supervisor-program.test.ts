@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, planInput } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
-import { parseFileFacts, sha256 } from './file.js';
-import { parseStatusAll, programStatus, renderProgram, statusScript, supervisorProgram, type SupervisorStatus } from './supervisor-program.js';
+import { sha256 } from './file.js';
+import { programStatus, renderProgram, statusScript, supervisorProgram, type SupervisorStatus } from './supervisor-program.js';
 
 // The spec whose rendering the config_* fixtures were captured against.
 const spec: SupervisorProgramSpec = {
@@ -16,9 +17,11 @@ const spec: SupervisorProgramSpec = {
   autorestart: true,
   stopwaitsecs: 10,
 };
-const all = (name: string) => parseStatusAll(fixture('supervisor_program', name).output);
+/** A host's status list as captured (test/fixtures/supervisor_program/README.md), checked against the query the code sends. */
+const all = (name: string) => factFixture(supervisorProgram.facts(spec, planCtx()).status, 'supervisor_program', name);
 const status = (name: string, program = 'ticker') => programStatus(all(name), program);
-const config = (name: string) => parseFileFacts(fixture('supervisor_program', name).output);
+/** The config fact of a captured scenario (its status there is not used: status_* fixtures hold the statuses). */
+const config = (name: string) => planInput(supervisorProgram, name).facts.config;
 /** The host's status list with ticker in the given state (or without it). */
 const withTicker = (state: string): SupervisorStatus => {
   const { programs } = all('status_programs');
@@ -49,8 +52,6 @@ describe('supervisor_program status facts', () => {
     const q = (s: SupervisorProgramSpec) => supervisorProgram.facts(s, planCtx()).status;
     expect(q(spec).key).toBe(q({ name: 'web', command: 'run' }).key);
     expect(q(spec).key).not.toBe(q({ ...spec, supervisorctl: '/opt/bin/supervisorctl' }).key);
-    // The fixtures were captured with the script the code sends.
-    expect(fixture('supervisor_program', 'status_programs').command).toBe(q(spec).script);
     const s = statusScript({ ...spec, supervisorctl: '/usr/local/bin/supervisorctl -c /etc/supervisord.conf' });
     expect(s).toContain('/usr/local/bin/supervisorctl -c /etc/supervisord.conf status 2>&1');
     expect(s).not.toMatch(/\b(reread|update|start|stop|restart)\b/);

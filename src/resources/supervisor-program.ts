@@ -15,7 +15,7 @@ import type { ApplyContext, Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import type { FileFacts } from './file.js';
-import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './managed-file.js';
+import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './lib/managed-file.js';
 
 const PROCESS_STATES = ['STOPPED', 'STARTING', 'RUNNING', 'BACKOFF', 'STOPPING', 'EXITED', 'FATAL', 'UNKNOWN'] as const;
 export type ProcessState = (typeof PROCESS_STATES)[number];

@@ -7,8 +7,8 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { SymlinkSpec } from '../generated/index.js';
-import { atomicWriteScript } from './atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, parseStat, pathImplicitAfter, statScript, type PathStat } from './fs-common.js';
+import { atomicWriteScript } from './lib/atomic-write.js';
+import { keyValues, metadataChanges, metadataScript, parseStat, pathImplicitAfter, statScript, type PathStat } from './lib/fs-common.js';
 
 export interface LinkFacts extends PathStat {
   /** What the link points to (readlink), when the path is a link. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { planInput, scenario } from '../../test/unit/scenarios.js';
+import { planInput, scenario } from '../../test/support/fixtures.js';
 import { parseSysctlFacts, sysctl } from './sysctl.js';
 
 describe('sysctl facts', () => {

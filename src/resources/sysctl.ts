@@ -7,7 +7,7 @@ import type { Change, ResourceType, Facts } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { SysctlSpec } from '../generated/index.js';
 import { file } from './file.js';
-import { applyParts, partFacts, planParts, type Part } from './parts.js';
+import { applyParts, partFacts, planParts, type Part } from './lib/parts.js';
 
 export interface SysctlFacts {
   /** The running value, fields separated by one space; undefined when the kernel has no such parameter. */

@@ -8,7 +8,7 @@ import type { ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { TimezoneSpec } from '../generated/index.js';
 import { file } from './file.js';
-import { applyParts, partFacts, planParts, type Part } from './parts.js';
+import { applyParts, partFacts, planParts, type Part } from './lib/parts.js';
 import { symlink } from './symlink.js';
 
 export const zoneFile = (name: string) => `/usr/share/zoneinfo/${name}`;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { planCtx } from '../../test/unit/fixtures.js';
-import { planInput } from '../../test/unit/scenarios.js';
+import { planInput } from '../../test/support/fixtures.js';
 import type { UfwSpec } from '../generated/index.js';
 import { parseSshdT } from './sshd.js';
-import { canonicalAddress, opCommand, planRules, ruleLabel, ruleTuples } from './ufw-rules.js';
+import { canonicalAddress, opCommand, planRules, ruleLabel, ruleTuples } from './lib/ufw-rules.js';
 import { protectedPorts, ufw, type UfwFacts } from './ufw.js';
 
 // Scenarios captured by test/fixtures/capture.mjs, each for the spec `web`; the tests plan other specs against the same facts.

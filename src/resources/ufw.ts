@@ -26,8 +26,8 @@ import type { ApplyContext, Change, PlanContext, ResourceType } from '../core/re
 import { shq, spooled } from '../core/shell.js';
 import type { Policy, UfwSpec } from '../generated/ufw.js';
 import { sshdEffective, type SshdConfig } from './sshd.js';
-import { assertUnique, FAMILIES, opCommand, parseTuple, planRules, ruleTuples, sshBlocked, type Tuple } from './ufw-rules.js';
-import { keepWayIn } from './way-in.js';
+import { assertUnique, FAMILIES, opCommand, parseTuple, planRules, ruleTuples, sshBlocked, type Tuple } from './lib/ufw-rules.js';
+import { keepWayIn } from './lib/way-in.js';
 
 type Direction = 'incoming' | 'outgoing' | 'routed';
 const DIRECTIONS: Direction[] = ['incoming', 'outgoing', 'routed'];

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { planInput } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { parseFileFacts, sha256 } from './file.js';
 import { DEFAULT_ORIGINS, renderOrigins, renderPeriodic, unattendedUpgrades } from './unattended-upgrades.js';
 
-const file = (name: string) => parseFileFacts(fixture('unattended_upgrades', name).output);
+/** A host with the package's 20auto-upgrades and no file of ours (test/fixtures/unattended_upgrades/from_package.json). */
+const fromPackage = () => planInput(unattendedUpgrades, 'from_package').facts;
 const same = (content: string) => parseFileFacts(`type=file\nowner=root\ngroup=root\nmode=644\nsize=${content.length}\nsha256=${sha256(content)}\n`);
 
 describe('unattended_upgrades files', () => {
@@ -33,7 +35,7 @@ describe('unattended_upgrades files', () => {
 describe('unattended_upgrades plan', () => {
   const spec = { blacklist: ['salt-.*'] };
   it('on a host with the package defaults: creates our file, rewrites 20auto-upgrades with a diff', () => {
-    const changes = unattendedUpgrades.plan(spec, { origins: file('origins_absent'), periodic: file('periodic_from_package') }, planCtx());
+    const changes = unattendedUpgrades.plan(spec, fromPackage(), planCtx());
     expect(changes.map((c) => [c.path, c.action])).toEqual([
       ['origins', 'create'],
       ['periodic', 'update'],
@@ -44,6 +46,6 @@ describe('unattended_upgrades plan', () => {
     expect(unattendedUpgrades.plan(spec, { origins: same(renderOrigins(spec)), periodic: same(renderPeriodic(spec)) }, planCtx())).toEqual([]);
   });
   it('absent removes the files that exist', () => {
-    expect(unattendedUpgrades.plan({ ensure: 'absent' }, { origins: file('origins_absent'), periodic: file('periodic_from_package') }, planCtx())).toEqual([{ path: 'periodic', action: 'delete', before: 'file' }]);
+    expect(unattendedUpgrades.plan({ ensure: 'absent' }, fromPackage(), planCtx())).toEqual([{ path: 'periodic', action: 'delete', before: 'file' }]);
   });
 });

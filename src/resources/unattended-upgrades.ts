@@ -9,7 +9,7 @@
 import type { ResourceType } from '../core/resource.js';
 import type { UnattendedUpgradesSpec } from '../generated/index.js';
 import type { FileFacts } from './file.js';
-import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './managed-file.js';
+import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './lib/managed-file.js';
 
 export const ORIGINS_PATH = '/etc/apt/apt.conf.d/50unattended-upgrades-converge';
 export const PERIODIC_PATH = '/etc/apt/apt.conf.d/20auto-upgrades';

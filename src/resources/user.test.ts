@@ -1,20 +1,24 @@
-// user: fact output captured from a Debian 12 container (test/fixtures/user/:
+// user: fact output captured from a Debian 12 container (test/fixtures/user/, scenarios of capture.mjs:
 // getent passwd, id, ~/.ssh and authorized_keys stats and lines, the sudoers
 // drop-in), parsed, and planned against specs; and what apply would run.
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Change, PlanContext } from '../core/resource.js';
 import type { UserSpec } from '../generated/index.js';
-import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './ssh-keys.js';
+import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './lib/ssh-keys.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
+import { FIXTURES, planInput } from '../../test/support/fixtures.js';
 import { parseUserFacts, sudoersContent, user, userFactScript } from './user.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/user/${name}`, import.meta.url), 'utf8');
-const [laptop, desktop] = fixture('alice-keys.pub').trim().split('\n');
-const stray = fixture('stray.pub').trim();
+const keyFile = (name: string) => readFileSync(join(FIXTURES, 'user', name), 'utf8');
+const [laptop, desktop] = keyFile('alice-keys.pub').trim().split('\n');
+const stray = keyFile('stray.pub').trim();
+/** The user fact of a captured scenario (test/fixtures/user/<name>.json, refused when stale). */
+const fact = (name: string) => planInput(user, name).facts.user;
 const ctx: PlanContext = { host: { name: 'h', sshPort: 22, loginUser: 'root' }, sensitive: false, statesDir: '/states' };
-const plan = (spec: UserSpec, fixtureName: string) => user.plan(spec, { user: parseUserFacts(fixture(fixtureName)) }, ctx);
+const plan = (spec: UserSpec, fixtureName: string) => user.plan(spec, { user: fact(fixtureName) }, ctx);
 
 const LAPTOP = 'SHA256:SwpBTIpWY/+BHuJAwXuLwF2ef6Zb2UcGlr2hRX44Jwk alice@laptop';
 const DESKTOP = 'SHA256:bIXj5nPfmnSN2i3kBTtKAb3u2pbO/957abPffNzBimk alice@desktop';
@@ -25,7 +29,7 @@ const alice: UserSpec = { name: 'alice', shell: '/bin/bash', groups: ['developer
 
 describe('user facts', () => {
   it('parses an existing user: passwd, supplementary groups without the primary, ~/.ssh, keys and sudoers', () => {
-    const f = parseUserFacts(fixture('alice-converged.txt'));
+    const f = fact('alice-converged');
     expect(f).toMatchObject({ exists: true, uid: 1000, primary: 'alice', groups: ['developers', 'sudo'], shell: '/bin/bash', passwdHome: '/home/alice', home: '/home/alice' });
     expect(f.sshDir).toEqual({ type: 'directory', owner: 'alice', group: 'alice', mode: 0o700, size: 4096 });
     expect(f.keysFile).toMatchObject({ type: 'file', owner: 'alice', mode: 0o600 });
@@ -34,12 +38,12 @@ describe('user facts', () => {
   });
 
   it('parses a missing user as absent, with the home useradd would give it', () => {
-    const f = parseUserFacts(fixture('ghost-absent.txt'));
+    const f = fact('ghost-absent');
     expect(f).toMatchObject({ exists: false, home: '/home/ghost', sshDir: { type: 'absent' }, keysFile: { type: 'absent' }, sudoers: { type: 'absent' }, authorizedKeys: '' });
   });
 
   it('reads only what the spec manages: no ssh or sudoers sections for a plain system user', () => {
-    const f = parseUserFacts(fixture('myproj-system.txt'));
+    const f = fact('myproj-system');
     expect(f).toEqual({ exists: true, uid: 999, primary: 'myproj', groups: [], shell: '/usr/sbin/nologin', passwdHome: '/srv/myproj', home: '/srv/myproj' });
     const script = userFactScript({ name: 'myproj', home: '/srv/myproj' });
     expect(script).not.toContain('authorized_keys');
@@ -56,7 +60,7 @@ describe('user facts', () => {
 
 describe('user plan', () => {
   it('creates a missing user with its keys and sudo', () => {
-    expect(plan({ ...alice, name: 'ghost' }, 'ghost-absent.txt')).toEqual([
+    expect(plan({ ...alice, name: 'ghost' }, 'ghost-absent')).toEqual([
       { path: 'user', action: 'create', after: 'ghost (groups developers,sudo, shell /bin/bash)' },
       { path: 'ssh_keys', action: 'create', after: [LAPTOP, DESKTOP] },
       { path: 'sudo', action: 'create', before: 'none', after: 'nopasswd' },
@@ -64,18 +68,18 @@ describe('user plan', () => {
   });
 
   it('is in sync when everything matches', () => {
-    expect(plan(alice, 'alice-converged.txt')).toEqual([]);
-    expect(plan({ name: 'myproj', system: true, home: '/srv/myproj', shell: '/usr/sbin/nologin' }, 'myproj-system.txt')).toEqual([]);
+    expect(plan(alice, 'alice-converged')).toEqual([]);
+    expect(plan({ name: 'myproj', system: true, home: '/srv/myproj', shell: '/usr/sbin/nologin' }, 'myproj-system')).toEqual([]);
   });
 
   it('compares groups as a set: order, repeats and the primary group make no difference', () => {
-    expect(plan({ ...alice, groups: ['sudo', 'developers', 'sudo', 'alice'] }, 'alice-converged.txt')).toEqual([]);
-    expect(plan({ ...alice, groups: ['developers'] }, 'alice-converged.txt')).toEqual([{ path: 'groups', action: 'update', before: ['developers', 'sudo'], after: ['developers'] }]);
-    expect(plan({ ...alice, groups: [] }, 'alice-converged.txt')).toEqual([{ path: 'groups', action: 'update', before: ['developers', 'sudo'], after: [] }]);
+    expect(plan({ ...alice, groups: ['sudo', 'developers', 'sudo', 'alice'] }, 'alice-converged')).toEqual([]);
+    expect(plan({ ...alice, groups: ['developers'] }, 'alice-converged')).toEqual([{ path: 'groups', action: 'update', before: ['developers', 'sudo'], after: ['developers'] }]);
+    expect(plan({ ...alice, groups: [] }, 'alice-converged')).toEqual([{ path: 'groups', action: 'update', before: ['developers', 'sudo'], after: [] }]);
   });
 
   it('changes the shell, uid, primary group and home', () => {
-    expect(plan({ ...alice, shell: '/bin/zsh', uid: 1500, group: 'users', home: '/home/alice' }, 'alice-converged.txt')).toEqual([
+    expect(plan({ ...alice, shell: '/bin/zsh', uid: 1500, group: 'users', home: '/home/alice' }, 'alice-converged')).toEqual([
       { path: 'uid', action: 'update', before: 1000, after: 1500 },
       { path: 'group', action: 'update', before: 'alice', after: 'users' },
       { path: 'shell', action: 'update', before: '/bin/bash', after: '/bin/zsh' },
@@ -83,24 +87,24 @@ describe('user plan', () => {
   });
 
   it('adds a missing key, naming it by fingerprint and comment only', () => {
-    const changes = plan({ ...alice, ssh_keys: [laptop, desktop, stray] }, 'alice-converged.txt');
+    const changes = plan({ ...alice, ssh_keys: [laptop, desktop, stray] }, 'alice-converged');
     expect(changes).toEqual([{ path: 'ssh_keys', action: 'update', before: [], after: [STRAY] }]);
     expect(JSON.stringify(changes)).not.toContain('AAAA');
   });
 
   it('sees no change when keys differ only in comment or options', () => {
     const recommented = [laptop.replace('alice@laptop', 'alice@new-name'), desktop.replace(' alice@desktop', '')];
-    expect(plan({ ...alice, ssh_keys: recommented }, 'alice-converged.txt')).toEqual([]);
-    expect(plan({ ...alice, ssh_keys: [`no-pty ${laptop}`] , exclusive_keys: false }, 'alice-converged.txt')).toEqual([]);
+    expect(plan({ ...alice, ssh_keys: recommented }, 'alice-converged')).toEqual([]);
+    expect(plan({ ...alice, ssh_keys: [`no-pty ${laptop}`] , exclusive_keys: false }, 'alice-converged')).toEqual([]);
   });
 
   it('with exclusive_keys removes keys not listed; without, keeps them', () => {
-    expect(plan({ ...alice, ssh_keys: [laptop] }, 'alice-converged.txt')).toEqual([{ path: 'ssh_keys', action: 'update', before: [DESKTOP], after: [] }]);
-    expect(plan({ ...alice, ssh_keys: [laptop], exclusive_keys: false }, 'alice-converged.txt')).toEqual([]);
+    expect(plan({ ...alice, ssh_keys: [laptop] }, 'alice-converged')).toEqual([{ path: 'ssh_keys', action: 'update', before: [DESKTOP], after: [] }]);
+    expect(plan({ ...alice, ssh_keys: [laptop], exclusive_keys: false }, 'alice-converged')).toEqual([]);
   });
 
   it('reports every drift of a hand-edited user', () => {
-    expect(plan(alice, 'alice-drifted.txt')).toEqual([
+    expect(plan(alice, 'alice-drifted')).toEqual([
       { path: 'groups', action: 'update', before: ['adm', 'sudo'], after: ['developers', 'sudo'] },
       { path: 'shell', action: 'update', before: '/bin/sh', after: '/bin/bash' },
       { path: 'ssh_keys', action: 'update', before: [STRAY], after: [] },
@@ -110,24 +114,24 @@ describe('user plan', () => {
   });
 
   it('removes the sudoers drop-in for sudo: none, and leaves it alone when sudo is unset', () => {
-    expect(plan({ ...alice, sudo: 'none' }, 'alice-converged.txt')).toEqual([{ path: 'sudo', action: 'delete', before: 'nopasswd', after: 'none' }]);
-    expect(plan({ ...alice, name: 'ghost', ssh_keys: undefined, groups: undefined, shell: undefined, sudo: 'none' }, 'ghost-absent.txt')).toEqual([
+    expect(plan({ ...alice, sudo: 'none' }, 'alice-converged')).toEqual([{ path: 'sudo', action: 'delete', before: 'nopasswd', after: 'none' }]);
+    expect(plan({ ...alice, name: 'ghost', ssh_keys: undefined, groups: undefined, shell: undefined, sudo: 'none' }, 'ghost-absent')).toEqual([
       { path: 'user', action: 'create', after: 'ghost' },
     ]);
-    expect(plan({ ...alice, sudo: undefined }, 'alice-drifted.txt').map((c) => c.path)).not.toContain('sudo');
+    expect(plan({ ...alice, sudo: undefined }, 'alice-drifted').map((c) => c.path)).not.toContain('sudo');
   });
 
   it('deletes a user that should be absent (keeping its home unless purge), and its sudoers drop-in', () => {
-    expect(plan({ name: 'alice', ensure: 'absent' }, 'alice-converged.txt')).toEqual([
+    expect(plan({ name: 'alice', ensure: 'absent' }, 'alice-converged')).toEqual([
       { path: 'user', action: 'delete', before: 'alice', after: 'home /home/alice kept' },
       { path: 'sudo', action: 'delete', before: 'nopasswd', after: 'none' },
     ]);
-    expect(plan({ name: 'alice', ensure: 'absent', purge: true }, 'alice-converged.txt')[0]).toEqual({ path: 'user', action: 'delete', before: 'alice', after: undefined });
-    expect(plan({ name: 'ghost', ensure: 'absent' }, 'ghost-absent.txt')).toEqual([]);
+    expect(plan({ name: 'alice', ensure: 'absent', purge: true }, 'alice-converged')[0]).toEqual({ path: 'user', action: 'delete', before: 'alice', after: undefined });
+    expect(plan({ name: 'ghost', ensure: 'absent' }, 'ghost-absent')).toEqual([]);
   });
 
   it('fails clearly on a key that is not a public key', () => {
-    expect(() => plan({ ...alice, ssh_keys: [laptop, 'AAAAC3NzaC1lZDI1NTE5 alice'] }, 'alice-converged.txt')).toThrow('ssh_keys[1] is not a public key');
+    expect(() => plan({ ...alice, ssh_keys: [laptop, 'AAAAC3NzaC1lZDI1NTE5 alice'] }, 'alice-converged')).toThrow('ssh_keys[1] is not a public key');
   });
 
   it('comes after its groups and a managed sudo package', () => {
@@ -159,7 +163,7 @@ describe('authorized_keys', () => {
 
 describe('user apply', () => {
   const commands = async (spec: UserSpec, fixtureName: string) => {
-    const facts = { user: parseUserFacts(fixture(fixtureName)) };
+    const facts = { user: fact(fixtureName) };
     const changes: Change[] = user.plan(spec, facts, ctx);
     const { ctx: applyCtx, commands: sent } = recorder();
     await user.apply(spec, changes, facts, applyCtx);
@@ -167,7 +171,7 @@ describe('user apply', () => {
   };
 
   it('creates with useradd, writes keys as the user and sudoers validated before the rename', async () => {
-    const [account, prepare, keys, sudo] = await commands({ ...alice, name: 'ghost' }, 'ghost-absent.txt');
+    const [account, prepare, keys, sudo] = await commands({ ...alice, name: 'ghost' }, 'ghost-absent');
     expect(account.script).toBe('set -- -m -G developers,sudo -s /bin/bash\nif getent group ghost >/dev/null; then set -- -g ghost "$@"; fi\nuseradd "$@" ghost');
     expect(prepare.runAs).toBeUndefined();
     expect(prepare.script).toContain('chown -h ghost: "$h/.ssh"');
@@ -181,25 +185,25 @@ describe('user apply', () => {
 
   it('makes a home for a system account only when its keys need one', async () => {
     const system: UserSpec = { name: 'ghost', system: true, home: '/srv/ghost', shell: '/usr/sbin/nologin' };
-    expect((await commands(system, 'ghost-absent.txt'))[0].script).toMatch(/^set -- -r -s \/usr\/sbin\/nologin -d \/srv\/ghost\n/);
-    expect((await commands({ ...system, ssh_keys: [laptop] }, 'ghost-absent.txt'))[0].script).toMatch(/^set -- -r -m -s /);
+    expect((await commands(system, 'ghost-absent'))[0].script).toMatch(/^set -- -r -s \/usr\/sbin\/nologin -d \/srv\/ghost\n/);
+    expect((await commands({ ...system, ssh_keys: [laptop] }, 'ghost-absent'))[0].script).toMatch(/^set -- -r -m -s /);
   });
 
   it('fails clearly when visudo is missing, before anything is written', async () => {
-    const sudo = (await commands({ name: 'ghost', sudo: 'nopasswd' }, 'ghost-absent.txt')).at(-1)!;
+    const sudo = (await commands({ name: 'ghost', sudo: 'nopasswd' }, 'ghost-absent')).at(-1)!;
     expect(sudo.script.split('\n')[0]).toMatch(/^command -v visudo .*visudo not found: sudo: nopasswd needs the sudo package/);
   });
 
   it('updates with one usermod of what changed; -G with nothing clears the groups', async () => {
-    const [account] = await commands({ ...alice, shell: '/bin/zsh', groups: [] }, 'alice-converged.txt');
+    const [account] = await commands({ ...alice, shell: '/bin/zsh', groups: [] }, 'alice-converged');
     expect(account.script).toBe("usermod -G '' -s /bin/zsh alice");
   });
 
   it('rewrites keys without the stray one, and removes users and drop-ins', async () => {
-    const sent = await commands({ ...alice, shell: undefined, groups: undefined, sudo: undefined }, 'alice-drifted.txt');
+    const sent = await commands({ ...alice, shell: undefined, groups: undefined, sudo: undefined }, 'alice-drifted');
     expect(sent.map((c) => c.runAs)).toEqual([undefined, 'alice']);
     expect(sent[1].stdin).toBe(`# laptop and desktop keys\nfrom="10.0.0.0/8",no-agent-forwarding ${laptop}\n${desktop}\n`);
-    expect((await commands({ name: 'alice', ensure: 'absent', purge: true }, 'alice-converged.txt')).map((c) => c.script)).toEqual([
+    expect((await commands({ name: 'alice', ensure: 'absent', purge: true }, 'alice-converged')).map((c) => c.script)).toEqual([
       'userdel -r alice',
       'rm -f /etc/sudoers.d/converge-alice',
     ]);

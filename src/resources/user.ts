@@ -10,10 +10,10 @@ import { HostError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { UserSpec } from '../generated/index.js';
-import { atomicWriteScript } from './atomic-write.js';
+import { atomicWriteScript } from './lib/atomic-write.js';
 import { fileFactScript, parseFileFacts, sha256, type FileFacts } from './file.js';
-import { formatMode, keyValues, parseStat, statWordScript, type PathStat } from './fs-common.js';
-import { keyLabel, parseWantedKeys, reconcileKeys } from './ssh-keys.js';
+import { formatMode, keyValues, parseStat, statWordScript, type PathStat } from './lib/fs-common.js';
+import { keyLabel, parseWantedKeys, reconcileKeys } from './lib/ssh-keys.js';
 
 export interface UserFacts {
   exists: boolean;

@@ -5,11 +5,14 @@ import { describe, expect, it } from 'vitest';
 import type { Change } from '../core/resource.js';
 import type { VirtualenvSpec } from '../generated/index.js';
 import { recorder, unread } from '../../test/unit/apply-recorder.js';
-import { fixture, planCtx } from '../../test/unit/fixtures.js';
+import { factFixture, readFixture, type CapturedQuery } from '../../test/support/fixtures.js';
+import { planCtx } from '../../test/unit/fixtures.js';
 import { parsePyvenvCfg, parseVenvFacts, planVenv, venvFactScript, virtualenv, type VenvFacts } from './virtualenv.js';
 
-const fx = (name: string) => fixture('virtualenv', name) as ReturnType<typeof fixture> & { spec: VirtualenvSpec; user: string };
-const facts = (name: string) => parseVenvFacts(fx(name).output);
+/** A fixture: its spec, the user its query ran as, the captured query. */
+const fx = (name: string) => readFixture<CapturedQuery & { spec: VirtualenvSpec; user: string }>('virtualenv', name);
+/** The fixture parsed by the query the code sends for its spec now (refused when stale). */
+const facts = (name: string) => factFixture(virtualenv.facts(fx(name).spec, planCtx()).venv, 'virtualenv', name);
 /** The fixture's spec with overrides, planned against the fixture's facts. */
 const plan = (name: string, over: Partial<VirtualenvSpec> = {}) => planVenv({ ...fx(name).spec, ...over }, facts(name));
 const NAMES = ['site', 'nosite', 'absent', 'old-python', 'not-a-venv', 'empty-dir', 'python-missing', 'root-owned', 'python-not-installed'];

@@ -13,7 +13,7 @@ import { HostError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { VirtualenvSpec } from '../generated/index.js';
-import { dirStatScript, handOverDirScript, keyValues, parseDirStat, pathImplicitAfter, type DirStat } from './fs-common.js';
+import { dirStatScript, handOverDirScript, keyValues, parseDirStat, pathImplicitAfter, type DirStat } from './lib/fs-common.js';
 
 export interface VenvFacts extends DirStat {
   /** The file bin/python resolves to, when it resolves. */

@@ -4,19 +4,25 @@
 // row written on the primary is read on the replica; a second run changes
 // nothing (the password is compared, not re-set); a password changed by hand
 // is reported by --check as exactly one sensitive change, and --check changes
-// nothing. The passwords (secrets from the environment) never show in any
+// nothing. Then the drift table's PostgreSQL rows (test/support/drift-table.ts,
+// whose resources these states are): a setting, a role, a database owner, a
+// pg_hba line and the replica's data directory changed by hand, all reported
+// exactly by one --check that changes nothing, and repaired. The passwords (secrets from the environment) never show in any
 // output, nor in the process list of either host while converge runs.
 
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { converge, resourcesOf, type CliResult } from '../support/cli.js';
+import { driftCheckRepair, stateResources } from '../support/drift-harness.js';
+import { PG_PRIMARY, PG_REPLICA, rowsOf } from '../support/drift-table.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { snapshot } from '../support/snapshot.js';
 
-const PRIMARY = 'pg-primary';
-const REPLICA = 'pg-replica';
+const PRIMARY = PG_PRIMARY;
+const REPLICA = PG_REPLICA;
 const APP_PASSWORD = `canary-app-${randomBytes(6).toString('hex')}`;
 const REPL_PASSWORD = `canary-repl-${randomBytes(6).toString('hex')}`;
 
@@ -27,35 +33,19 @@ resources:
     package: { name: postgresql }
 `;
 
-const PRIMARY_STATE = `
-include: [postgres/server]
-resources:
-  settings:
-    pg_conf:
-      settings:
-        listen_addresses: '*'
-        wal_level: replica
-        max_wal_senders: 5
-        hot_standby: true
-        work_mem: 8MB
-  replicator:
-    pg_role: { name: replicator, login: true, replication: true, password: "{{ repl_password }}" }
-  app-role:
-    pg_role: { name: app, login: true, connection_limit: 20, password: "{{ app_password }}" }
-  app-db:
-    pg_database: { name: appdb, owner: app, encoding: UTF8, locale: C.UTF-8 }
-  hba-replication:
-    pg_hba: { type: host, database: replication, user: replicator, address: samenet, method: scram-sha-256 }
-  hba-app:
-    pg_hba: { type: host, database: appdb, user: app, address: samenet, method: scram-sha-256 }
-`;
-
-const REPLICA_STATE = `
-include: [postgres/server]
-resources:
-  standby:
-    pg_replica: { primary_host: ${PRIMARY}, user: replicator, password: "{{ repl_password }}", data_directory: /var/lib/postgresql/15/main }
-`;
+// The pg_* rows of the drift table (test/support/drift-table.ts) are the
+// resources under test; the replication role and its pg_hba line are what
+// the replica needs of the primary.
+const tableRows = rowsOf('postgres');
+const PRIMARY_STATE = stringify({
+  include: ['postgres/server'],
+  resources: {
+    replicator: { pg_role: { name: 'replicator', login: true, replication: true, password: '{{ repl_password }}' } },
+    'hba-replication': { pg_hba: { type: 'host', database: 'replication', user: 'replicator', address: 'samenet', method: 'scram-sha-256' } },
+    ...stateResources(tableRows.filter((r) => r.host === PRIMARY)),
+  },
+});
+const REPLICA_STATE = stringify({ include: ['postgres/server'], resources: stateResources(tableRows.filter((r) => r.host === REPLICA)) });
 
 /** This machine is shared and often loaded: an apt install of PostgreSQL can take minutes. */
 const SLOW = 1_500_000;
@@ -197,10 +187,18 @@ describe('PostgreSQL: primary and streaming replica', () => {
     expect(login.stdout.trim(), login.stderr).toBe('1');
   });
 
+  it("the drift table's PostgreSQL rows: --check reports exactly each hand-made drift and changes nothing; apply repairs it; a further check is clean", async () => {
+    const { timings } = await driftCheckRepair(fleet, tableRows, async (...args) => run1('highstate', '--json', ...args));
+    console.log(`[postgres] drift table timings (ms): ${JSON.stringify(timings)}`);
+    const login = await fleet.exec(PRIMARY, `PGPASSWORD='${APP_PASSWORD}' psql -XAtq "host=${PRIMARY} user=app dbname=appdb" -c 'SELECT 1'`);
+    expect(login.stdout.trim(), login.stderr).toBe('1');
+    expect((await fleet.exec(REPLICA, psql('SELECT status, sender_host FROM pg_stat_wal_receiver'))).stdout.trim()).toBe(`streaming|${PRIMARY}`);
+  }, SLOW);
+
   it('no password or verifier ever showed in output, in a process list, or in the server log', async () => {
     const stored = (await fleet.exec(PRIMARY, psql("SELECT rolpassword FROM pg_authid WHERE rolname IN ('app', 'replicator')"))).stdout.trim().split('\n');
     expect(stored.every((v) => v.startsWith('SCRAM-SHA-256$4096:'))).toBe(true);
-    expect(outputs.length).toBe(7);
+    expect(outputs.length).toBe(10);
     // Each capture holds what the host ran: converge's su/sh wrappers, psql, pg_basebackup on the replica.
     expect(processLists.join('\n')).toMatch(/pg_basebackup -h pg-primary -p 5432 -U replicator/);
     expect(processLists.join('\n')).toMatch(/^su -s \/bin\/sh -c sh -s postgres$/m);

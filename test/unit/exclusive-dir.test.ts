@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { removeUnmanagedScript, unmanagedChanges, unmanagedQuery, type ExclusiveSpec } from '../../src/resources/exclusive-dir.js';
+import { removeUnmanagedScript, unmanagedChanges, unmanagedQuery, type ExclusiveSpec } from '../../src/resources/lib/exclusive-dir.js';
 import { resourceTypes } from '../../src/resources/index.js';
 import type { Resource } from '../../src/state/compile.js';
 import { withDeclaredEntries } from '../../src/state/exclusive.js';
