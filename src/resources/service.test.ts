@@ -3,19 +3,13 @@
 // plans for each unit state, the apply script's order, and when a watched
 // change restarts.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planCtx } from '../../test/unit/fixtures.js';
+import { planInput } from '../../test/support/fixtures.js';
 import type { Change } from '../core/resource.js';
-import { applyScript, parseUnitFacts, planService, service, unitName, watchAction, type UnitFacts } from './service.js';
+import { applyScript, planService, service, unitName, watchAction, type UnitFacts } from './service.js';
 
-/** The unit fact of a fixture: captured by test/fixtures/capture.mjs with the script the code sends (checked here). */
-const fixture = (name: string): UnitFacts => {
-  const { spec, facts } = JSON.parse(readFileSync(join(import.meta.dirname, '../../test/fixtures/service', `${name}.json`), 'utf8'));
-  if (facts.unit.command !== service.facts(spec, planCtx()).unit.script) throw new Error(`fixture service/${name} is stale: re-capture it with test/fixtures/capture.mjs`);
-  return parseUnitFacts(facts.unit.output);
-};
+/** The unit fact of a scenario fixture, through the loader that refuses one captured from another fact script. */
+const fixture = (name: string): UnitFacts => planInput(service, name).facts.unit;
 
 const running = fixture('running-enabled');
 const stopped = fixture('stopped-disabled');
