@@ -68,7 +68,9 @@ export async function acquireRunLock(t: Transport, stateDir: string, waitSeconds
   sep=''
   for p in $(lock_holders ${active}); do
     c=$p; while n=$(ps -o pid= --ppid "$c" 2>/dev/null | head -n 1 | tr -d ' ') && [ -n "$n" ]; do c=$n; done
-    printf '%s%s (pid %s)' "$sep" "$(ps -o args= -p "$c" 2>/dev/null | cut -c1-80)" "$c"; sep=', '
+    # One that ended while we looked is no longer waited for.
+    a=$(ps -o args= -p "$c" 2>/dev/null | cut -c1-80); [ -n "$a" ] || continue
+    printf '%s%s (pid %s)' "$sep" "$a" "$c"; sep=', '
   done
 }`,
     // $1: the fd of a busy lock, $2: the word saying which.
@@ -80,7 +82,8 @@ export async function acquireRunLock(t: Transport, stateDir: string, waitSeconds
     'w=0',
     `if ! flock -n 9; then what='another converge run'; who=$(cat ${owner_} 2>/dev/null || echo 'an unknown run'); queue 9 busy; fi`,
     `exec 8>>${active}`,
-    `if ! flock -n 8; then what='commands of an interrupted run to finish'; who=$(leftovers); queue 8 leftover; fi`,
+    // Holders that all ended while being named leave the lock free a moment later.
+    `if ! flock -n 8; then what='commands of an interrupted run to finish'; who=$(leftovers); [ -z "$who" ] && flock -w 2 8 || queue 8 leftover; fi`,
     'exec 8>&-',
     `printf '%s\\n' ${shq(owner)} > ${owner_}`,
     'echo "locked $w"',

@@ -222,7 +222,11 @@ describe('host run', { timeout: 60_000 }, () => {
     const t = toyType(dir, []);
     // What a changing command of a run whose connection was lost looks like on the host.
     const leftover = spawn('flock', ['-s', '-o', join(STATE_DIR, 'run.active'), 'sleep', '60'], { stdio: 'ignore', detached: true });
-    const stop = () => void process.kill(-leftover.pid!, 'SIGTERM');
+    let stopped = false;
+    const stop = () => {
+      if (!stopped) process.kill(-leftover.pid!, 'SIGTERM');
+      stopped = true;
+    };
     const ended = new Promise((r) => leftover.on('exit', r));
     const child = () => spawnSync('ps', ['-o', 'args=', '--ppid', String(leftover.pid)], { encoding: 'utf8' }).stdout.trim();
     for (let i = 0; i < 100 && child() !== 'sleep 60'; i++) await new Promise((r) => setTimeout(r, 50));
@@ -230,15 +234,18 @@ describe('host run', { timeout: 60_000 }, () => {
       await expect(run([resource(t, 'y', { name: 'y', value: '1' })])).rejects.toThrow(/commands an interrupted converge run started are still running on this host \(sleep 60 \(pid \d+\)\)/);
       expect(existsSync(join(dir, 'y'))).toBe(false);
       const notes: string[] = [];
-      // The leftover ends while the next run waits for it.
-      setTimeout(stop, 1000);
+      // The leftover ends while the next run waits for it (once the run says it waits: a loaded machine may be slow to get there).
       const res = await new HostRun(host, buildGraph([resource(t, 'y', { name: 'y', value: '1' })]), new LocalTransport('local'), {
         check: false,
         statesDir: '/',
         stateDir: STATE_DIR,
         waitLock: 30,
         signal: new AbortController().signal,
-        onEvent: (e) => e.note && notes.push(e.note),
+        onEvent: (e) => {
+          if (!e.note) return;
+          notes.push(e.note);
+          setTimeout(stop, 500);
+        },
       }).run();
       expect(res[0].status).toBe('changed');
       expect(notes).toEqual([expect.stringMatching(/^waiting up to 30s for commands of an interrupted run to finish: sleep 60 \(pid \d+\)$/)]);
