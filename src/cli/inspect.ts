@@ -5,7 +5,7 @@ import { toDot, toMermaid, why, type Graph, type Statuses } from '../graph/graph
 import { instance } from '@viz-js/viz';
 import { InputError } from '../core/diagnostics.js';
 import { prepareHosts, runHost, type PreparedHost } from '../engine/run.js';
-import { buildFleetGraph, fleetDot, fleetMermaid, namedHosts, type FleetGraph } from '../fleet/fleet-graph.js';
+import { buildFleetGraph, fleetDot, fleetMermaid, namedHostsBesides, type FleetGraph } from '../fleet/fleet-graph.js';
 import { FactsCache } from '../engine/facts-cache.js';
 import type { Host } from '../inventory/inventory.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
@@ -50,12 +50,9 @@ export function validateCommand(args: CommonArgs): number {
 
 /** The fleet graph of the prepared hosts and the hosts they name; undefined when none names another host. */
 function fleetGraphOf(ctx: ReturnType<typeof loadContext>, prepared: PreparedHost[]): FleetGraph | undefined {
-  const member = (p: PreparedHost) => ({ host: p.host, graph: p.graph, dropped: p.dropped });
-  const named = namedHosts(prepared.map(member), ctx.inventory);
-  if (!named.size) return undefined;
-  const have = new Set(prepared.map((p) => p.host.name));
-  const others = prepareHosts(ctx.inventory, ctx.tree, ctx.inventory.hosts.filter((h) => named.has(h.name) && !have.has(h.name)), undefined, keptFacts());
-  return buildFleetGraph([...prepared, ...others].map(member), ctx.inventory);
+  const besides = namedHostsBesides(prepared, ctx.inventory, []);
+  if (!besides) return undefined;
+  return buildFleetGraph([...prepared, ...prepareHosts(ctx.inventory, ctx.tree, besides, undefined, keptFacts())], ctx.inventory);
 }
 
 export function showCommand(args: CommonArgs & { host: string }): number {

@@ -49,14 +49,14 @@ export interface HostRunOptions {
   origin?: RunOrigin;
   /** Opens a fresh transport to the same host (for ApplyContext.canReconnect). */
   reconnect?(): Promise<Transport>;
+  /** Cross-host requisites (fleet/fleet-run.ts): what this host's resources wait for on other hosts. */
+  remote?: RemoteRequisites;
   onEvent?(e: HostEvent): void;
   /**
    * The host's facts ride in the first fact batch: when they differ from
    * those the host was compiled with, it is compiled again and planned
    * again (a second exec); a converged host with unchanged facts costs one.
    */
-  /** Cross-host requisites (fleet/fleet-run.ts): what this host's resources wait for on other hosts. */
-  remote?: RemoteRequisites;
   hostFacts?: {
     compiledWith?: HostFacts;
     recompile(facts: HostFacts): Graph;

@@ -50,11 +50,17 @@ export interface FleetGraph {
   hostOrder: string[];
 }
 
-/** Hosts that the members' remote requisites name: by name, or every host of a role. Unknown names are input errors. */
-export function namedHosts(members: FleetMember[], inventory: Inventory): Set<string> {
-  const out = new Set<string>();
-  for (const m of members) for (const r of m.graph.order) for (const req of r.remote) for (const h of hostsOf(req, r, inventory)) out.add(h);
-  return out;
+/**
+ * The hosts the members' remote requisites name (by name, or every host of a
+ * role) that are not among `present`, to be compiled too; undefined when no
+ * requisite names another host. Unknown names are input errors.
+ */
+export function namedHostsBesides(members: FleetMember[], inventory: Inventory, present: Iterable<string>): Host[] | undefined {
+  const named = new Set<string>();
+  for (const m of members) for (const r of m.graph.order) for (const req of r.remote) for (const h of hostsOf(req, r, inventory)) named.add(h);
+  if (!named.size) return undefined;
+  const have = new Set([...present, ...members.map((m) => m.host.name)]);
+  return inventory.hosts.filter((h) => named.has(h.name) && !have.has(h.name));
 }
 
 function hostsOf(req: RemoteRequisite, r: Resource, inventory: Inventory): string[] {

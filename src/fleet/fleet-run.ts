@@ -11,7 +11,7 @@ import type { HostResult, RunResult } from '../core/result.js';
 import type { RemoteOutcome, RemoteRequisites } from '../engine/host-run.js';
 import { runFleet, runHost, type PreparedHost, type RunOptions } from '../engine/run.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
-import { buildFleetGraph, namedHosts, type FleetGraph } from './fleet-graph.js';
+import { buildFleetGraph, namedHostsBesides, type FleetGraph } from './fleet-graph.js';
 
 /** How each resource of the fleet ended, as hosts finish them; waiters are told at once. */
 export class FleetOutcomes {
@@ -79,12 +79,10 @@ export async function crossHost(
   prepareOthers: (hosts: Host[]) => Promise<{ prepared: PreparedHost[]; failed: HostResult[] }>,
   known: HostResult[],
 ): Promise<CrossHost | undefined> {
-  const member = (p: PreparedHost) => ({ host: p.host, graph: p.graph, dropped: p.dropped });
-  const named = namedHosts(prepared.map(member), inventory);
-  if (!named.size) return undefined;
-  const inRun = new Set([...prepared.map((p) => p.host.name), ...known.map((k) => k.host)]);
-  const others = await prepareOthers(inventory.hosts.filter((h) => named.has(h.name) && !inRun.has(h.name)));
-  const graph = buildFleetGraph([...prepared, ...others.prepared].map(member), inventory);
+  const besides = namedHostsBesides(prepared, inventory, known.map((k) => k.host));
+  if (!besides) return undefined;
+  const others = await prepareOthers(besides);
+  const graph = buildFleetGraph([...prepared, ...others.prepared], inventory);
   return { graph, outside: others.prepared, unavailable: [...known, ...others.failed] };
 }
 

@@ -17,7 +17,7 @@ import type { Change, CompileContext, FactQuery, ResourceType } from '../core/re
 import { shq } from '../core/shell.js';
 import type { FileTreeSpec } from '../generated/index.js';
 import { MAX_FETCH_BYTES, sha256, SourceContent, sourcePath, textDiff } from './file.js';
-import { formatMode, metadataScript, parseMode, pathImplicitAfter } from './lib/fs-common.js';
+import { metadataChanges, metadataScript, pathImplicitAfter } from './lib/fs-common.js';
 
 /** One entry of the source, relative to its top ("notes/views.py"); a directory has no content. */
 export interface SourceEntry {
@@ -140,12 +140,7 @@ export function parseTreeFacts(out: string): TreeFacts {
 
 /** owner/group/mode changes of one entry (paths "owner:REL"..., or "owner"... for the top). */
 function entryMetadata(spec: FileTreeSpec, e: TreeEntry, mode: string, name: string): Change[] {
-  const at = (what: string) => (name ? `${what}:${name}` : what);
-  const out: Change[] = [];
-  if (spec.owner !== undefined && e.owner !== spec.owner) out.push({ path: at('owner'), action: 'update', before: e.owner, after: spec.owner });
-  if (spec.group !== undefined && e.group !== spec.group) out.push({ path: at('group'), action: 'update', before: e.group, after: spec.group });
-  if (e.mode !== parseMode(mode)) out.push({ path: at('mode'), action: 'update', before: formatMode(e.mode), after: formatMode(parseMode(mode)) });
-  return out;
+  return metadataChanges({ owner: spec.owner, group: spec.group, mode }, e).map((c) => (name ? { ...c, path: `${c.path}:${name}` } : c));
 }
 
 /** A file's content change (its path filled in by the caller), or undefined when the hashes match. */
