@@ -84,9 +84,11 @@ const stateSchema = {
         onchanges_in: { $ref: '#/definitions/requisite', description: 'These apply only when this one changed (as if each named this one in onchanges).' },
         for_each: { description: 'Repeat this entry for each item of a list (a var like "{{ developers }}"); {{ item }} is the element.', oneOf: [{ type: 'string' }, { type: 'array' }] },
         when: { description: 'Include this entry only when the expression is true, e.g. "{{ newrelic.enabled }}".', oneOf: [{ type: 'string' }, { type: 'boolean' }] },
+        rolling: { $ref: '#/definitions/rolling' },
       },
       oneOf: kinds.map((k) => ({ required: [k] })),
     },
+    rolling: templated(JSON.parse(readFileSync(join(schemas, 'rolling.schema.json'), 'utf8')), 'rolling'),
     ...Object.fromEntries(kinds.map((k) => [`resource_${k}`, templated(JSON.parse(readFileSync(join(schemas, 'resources', `${k}.schema.json`), 'utf8')), `resource_${k}`)])),
   },
 };
@@ -103,7 +105,7 @@ for (const k of kinds) {
   outputs.set(join(root, 'src/generated', `${k}.ts`), await compile(schema, schema.title, opts));
   index.push(`export type { ${schema.title} } from './${k}.js';`);
 }
-for (const name of ['inventory', 'top']) {
+for (const name of ['inventory', 'top', 'rolling']) {
   const schema = JSON.parse(readFileSync(join(schemas, `${name}.schema.json`), 'utf8'));
   outputs.set(join(root, 'src/generated', `${name}.ts`), await compile(schema, schema.title, opts));
   index.push(`export type * from './${name}.js';`);

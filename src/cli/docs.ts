@@ -56,7 +56,7 @@ export function resourceDocs(): string {
     '',
     '<!-- GENERATED from schemas/resources by `npm run gen:docs`: do not edit. -->',
     '',
-    'Every entry of a state file holds exactly one of these resource types, plus requisites (`require`, `watch`, `onchanges`, `before`, and `require_in`, `watch_in`, `onchanges_in` declared on the other side), `for_each` and `when`. Editors complete and check them through `schemas/state.schema.json`.',
+    'Every entry of a state file holds exactly one of these resource types, plus requisites (`require`, `watch`, `onchanges`, `before`, and `require_in`, `watch_in`, `onchanges_in` declared on the other side), `for_each`, `when` and `rolling` (see docs/state-language.md#rolling-changes-behind-a-load-balancer). Editors complete and check them through `schemas/state.schema.json`.',
     '',
     kinds.map((f) => `[${f.replace('.schema.json', '')}](#${f.replace('.schema.json', '').replace(/_/g, '_')})`).join(' · '),
   ];

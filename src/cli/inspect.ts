@@ -7,6 +7,7 @@ import { InputError } from '../core/diagnostics.js';
 import { prepareHosts, runHost, type PreparedHost } from '../engine/run.js';
 import { buildFleetGraph, fleetDot, fleetMermaid, namedHostsBesides, type FleetGraph } from '../fleet/fleet-graph.js';
 import { FactsCache } from '../engine/facts-cache.js';
+import { rolledResources } from '../fleet/rollout.js';
 import type { Host } from '../inventory/inventory.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
 
@@ -37,7 +38,8 @@ export function validateCommand(args: CommonArgs): number {
   const prepared = attempt(() => prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, undefined, keptFacts()));
   // Requisites on other hosts: names resolved on those hosts (compiled too when not targeted), no cycle across hosts.
   const fleet = prepared instanceof InputError ? undefined : attempt(() => fleetGraphOf(ctx, prepared));
-  const errors = [loaded, prepared, fleet].filter((r): r is InputError => r instanceof InputError);
+  const rolled = prepared instanceof InputError ? undefined : attempt(() => rolledResources(prepared, ctx.inventory));
+  const errors = [loaded, prepared, fleet, rolled].filter((r): r is InputError => r instanceof InputError);
   if (errors.length || prepared instanceof InputError || fleet instanceof InputError) throw new InputError(errors.flatMap((e) => e.diagnostics));
   const n = prepared.reduce((s, p) => s + p.graph.order.length, 0);
   const across = fleet?.edges.length ? `, ${fleet.edges.length} requisite(s) naming a host or role` : '';
@@ -64,6 +66,7 @@ export function showCommand(args: CommonArgs & { host: string }): number {
     from: `${r.where.file}:${r.where.line}`,
     after: [...p.graph.upstream(r).map((e) => `${e.from.id} (${e.kind})`), ...r.remote.map((q) => `${q.id} on ${q.host ?? `every host of role ${q.role}`} (${q.kind})`)],
     [r.kind]: r.spec,
+    ...(r.rolling ? { rolling: r.rolling } : {}),
   }));
   process.stdout.write(ctx.inventory.redactor.redact(stringify(list, { lineWidth: 0 })));
   return 0;

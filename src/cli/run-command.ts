@@ -16,6 +16,7 @@ import { checkPlanArgs, planMode } from './plan-option.js';
 import { loadContext, oneHost, type CommonArgs } from './context.js';
 import { inShard, parseShard } from '../fleet/shard.js';
 import { checkBatch, crossHost, runWithCrossHost } from '../fleet/fleet-run.js';
+import { Rollouts } from '../fleet/rollout.js';
 import type { Host } from '../inventory/inventory.js';
 
 export interface RunArgs extends CommonArgs {
@@ -105,6 +106,8 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
   );
   const prepared = planned.prepared;
   const cross = await crossHost(prepared, ctx.inventory, self ? notInPull : readOthers(ctx, args, factsCache, (e) => early.push(e)), first.failed);
+  // A pulling host has no controller to take turns with: its rolled changes are made at once.
+  const rollouts = self ? undefined : Rollouts.of(prepared, ctx.inventory, defaultConnect(args.acceptNewHostKeys));
   const batchSize = args.batch === undefined ? undefined : countOrPercent(args.batch, prepared.length, '--batch', 1);
   checkBatch(cross, batchSize, prepared.length);
   const maxFail = args.maxFail === undefined ? undefined : countOrPercent(args.maxFail, prepared.length, '--max-fail', 0);
@@ -137,6 +140,7 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
       ...planned.options,
       onHostDone: (h) => progress.hostDone(h, args.json ? undefined : hostReport(h, textOpts, redactor)),
       factsCache,
+      rolloutFor: rollouts && ((h) => rollouts.for(h)),
     }, first.failed, cross);
     progress.finish();
     for (const h of planned.finish(run)) if (!args.json) process.stdout.write(hostReport(h, textOpts, redactor) + '\n');
@@ -148,6 +152,7 @@ export async function runCommand(args: RunArgs, self?: SelfRun): Promise<number>
     else process.stdout.write(summaryLine(run, textOpts) + '\n');
     return exitCode(run, args.failOn);
   } finally {
+    await rollouts?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

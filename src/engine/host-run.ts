@@ -51,6 +51,8 @@ export interface HostRunOptions {
   reconnect?(): Promise<Transport>;
   /** Cross-host requisites (fleet/fleet-run.ts): what this host's resources wait for on other hosts. */
   remote?: RemoteRequisites;
+  /** Rolling changes (fleet/rollout.ts), for resources with a rolling option. */
+  rollout?: Rollout;
   onEvent?(e: HostEvent): void;
   /**
    * The host's facts ride in the first fact batch: when they differ from
@@ -77,6 +79,21 @@ export interface RemoteRequisites {
   wait(host: string, id: string): Promise<RemoteOutcome>;
   /** This host's resource r is done: hosts waiting on it go on. */
   settle(r: Resource, outcome: RemoteOutcome): void;
+}
+
+/** How a change made through a rollout ended: what the host's run records. */
+export interface ChangeOutcome {
+  status: ResourceStatus;
+  reason: string;
+  extra?: Partial<ResourceResult>;
+}
+
+/** Rolling changes (fleet/rollout.ts): a resource with a rolling option changes when its host's turn comes. */
+export interface Rollout {
+  /** What --check says about how r's change would be made. */
+  note(r: Resource): string;
+  /** Makes change() in this host's turn (out of the balancer's pool, health-checked): its outcome, or why it was not made. */
+  through(r: Resource, exec: (script: string) => Promise<ExecResult>, change: () => Promise<ChangeOutcome>): Promise<ChangeOutcome>;
 }
 
 interface Planned {
@@ -302,7 +319,7 @@ export class HostRun {
       /** onchanges present and nothing triggered it */
       gated: this.hasOnchanges(r) && !owed && !onchangesFired,
       /** Why r must react, e.g. "conf changed", or none. */
-      triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an interrupted run'] : [])],
+      triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an earlier run that did not finish it'] : [])],
     };
   }
 
@@ -386,7 +403,8 @@ export class HostRun {
     if (p.changes.length === 0 && !notified) return this.record(r, 'unchanged', 'in sync', started);
     const reason = p.changes.length ? `would change: ${p.changes.map((c) => c.path).join(', ')}` : notified![0];
     const caveat = up.anyChanged ? ' (planned against current state; upstream changes come first)' : '';
-    this.record(r, 'would-change', reason + caveat, started, { changes: p.changes, notified });
+    const rolled = r.rolling && this.opts.rollout ? `; ${this.opts.rollout.note(r)}` : '';
+    this.record(r, 'would-change', reason + caveat + rolled, started, { changes: p.changes, notified });
   }
 
   private async applyOne(r: Resource): Promise<void> {
@@ -403,20 +421,39 @@ export class HostRun {
       let p = this.planned.get(r)!;
       if (up.anyChanged) p = (await this.plan([r])).get(r)!;
       if (p.error) return this.record(r, 'failed', p.error.message, started, { hint: p.error.hint, where: r.where });
-      if (p.changes.length) {
-        if (r.type.group) return await this.applyGroup(r, p, ctx, started);
-        await r.type.apply(r.spec, p.changes, p.facts, ctx);
-        const failure = await this.verify([r]);
-        if (failure.has(r)) return this.record(r, 'failed', failure.get(r)!, started, { changes: p.changes, where: r.where });
-        await this.owe([r]);
-      }
-      const notified = await this.react(r, p, ctx, up.triggers);
-      if (!p.changes.length && !notified.length) return this.record(r, 'unchanged', 'in sync', started);
-      const reason = [p.changes.length ? `changed: ${p.changes.map((c) => c.path).join(', ')}` : '', ...notified].filter(Boolean).join('; ');
-      this.record(r, 'changed', reason, started, { changes: p.changes, notified: notified.length ? notified : undefined });
+      const acts = p.changes.length > 0 || (up.triggers.length > 0 && !!r.type.onWatch);
+      if (acts && r.rolling && this.opts.rollout) return await this.rolled(r, p, ctx, up.triggers, started);
+      if (p.changes.length && r.type.group) return await this.applyGroup(r, p, ctx, started);
+      const o = await this.change(r, p, ctx, up.triggers);
+      this.record(r, o.status, o.reason, started, o.extra);
     } catch (e) {
       this.record(r, 'failed', errorMessage(e), started, { hint: (e as HostError).hint, changes: this.planned.get(r)?.changes ?? [], where: r.where });
     }
+  }
+
+  /** r's changes applied and verified, then its reaction (restart ...): what to record. */
+  private async change(r: Resource, p: Planned, ctx: ApplyContext, triggers: string[]): Promise<ChangeOutcome> {
+    if (p.changes.length) {
+      await r.type.apply(r.spec, p.changes, p.facts, ctx);
+      const failure = await this.verify([r]);
+      if (failure.has(r)) return { status: 'failed', reason: failure.get(r)!, extra: { changes: p.changes, where: r.where } };
+      await this.owe([r]);
+    }
+    const notified = await this.react(r, p, ctx, triggers);
+    if (!p.changes.length && !notified.length) return { status: 'unchanged', reason: 'in sync' };
+    const reason = [p.changes.length ? `changed: ${p.changes.map((c) => c.path).join(', ')}` : '', ...notified].filter(Boolean).join('; ');
+    return { status: 'changed', reason, extra: { changes: p.changes, notified: notified.length ? notified : undefined } };
+  }
+
+  /** r's change made in this host's turn of its rollout (alone: never merged into a package transaction). */
+  private async rolled(r: Resource, p: Planned, ctx: ApplyContext, triggers: string[], started: number): Promise<void> {
+    const o = await this.opts.rollout!.through(r, (script) => ctx.exec({ script }), () => this.change(r, p, ctx, triggers));
+    // A restart made but not proven healthy is owed again: the next run makes it, in its turn, and puts the host back.
+    if (o.status === 'failed' && r.type.onWatch && !this.pending.has(r.id)) {
+      await addPending(this.transport, this.stateDir, [r.id]);
+      this.pending.add(r.id);
+    }
+    this.record(r, o.status, o.reason, started, { where: o.status === 'failed' ? r.where : undefined, ...o.extra });
   }
 
   /**

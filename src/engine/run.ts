@@ -17,7 +17,7 @@ import type { Transport } from '../transport/transport.js';
 import { FactsCache } from './facts-cache.js';
 import type { HostFacts } from './host-facts.js';
 import { runOrigin, type RunOrigin } from './applied-record.js';
-import { HostRun, type HostEvent, type RemoteRequisites } from './host-run.js';
+import { HostRun, type HostEvent, type RemoteRequisites, type Rollout } from './host-run.js';
 import type { HostPlan } from './saved-plan.js';
 
 export interface PreparedHost {
@@ -109,6 +109,8 @@ export interface RunOptions {
   factsCache?: FactsCache;
   /** Requisites on other hosts' resources (fleet/fleet-run.ts), per host. */
   remoteFor?(host: string): RemoteRequisites;
+  /** Rolling changes (fleet/rollout.ts), per host. */
+  rolloutFor?(host: string): Rollout;
 }
 
 export function defaultConnect(acceptNewHostKeys: boolean): Connect {
@@ -155,6 +157,7 @@ export async function runHost(p: PreparedHost, opts: RunOptions): Promise<HostRe
       onEvent: opts.onEvent,
       reconnect: () => connect(host, RECONNECT_TIMEOUT_MS),
       remote: opts.remoteFor?.(host.name),
+      rollout: opts.rolloutFor?.(host.name),
       hostFacts: {
         compiledWith: p.facts,
         recompile: p.recompile,

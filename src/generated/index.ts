@@ -28,4 +28,5 @@ export type { UserSpec } from './user.js';
 export type { VirtualenvSpec } from './virtualenv.js';
 export type * from './inventory.js';
 export type * from './top.js';
+export type * from './rolling.js';
 export const RESOURCE_KINDS = ["apt_repo","cmd","cron","directory","file","file_tree","git_checkout","group","line","locale","package","pg_conf","pg_database","pg_hba","pg_replica","pg_role","pip_requirements","service","sshd","supervisor_program","symlink","sysctl","timezone","ufw","unattended_upgrades","user","virtualenv"] as const;

@@ -4,6 +4,7 @@
 
 import { InputError, type Diagnostic, type Where } from '../core/diagnostics.js';
 import type { CompileContext, ResourceType } from '../core/resource.js';
+import type { Rolling } from '../generated/rolling.js';
 import type { Redactor } from '../core/sensitive.js';
 import type { HostFacts } from '../engine/host-facts.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
@@ -13,7 +14,7 @@ import { withDeclaredEntries } from './exclusive.js';
 import { schemaDiagnostics } from './schemas.js';
 import type { RawEntry, StateTree } from './states.js';
 import { Templates, type Vars } from './template.js';
-import { formatPath } from './yaml-file.js';
+import { formatPath, type PathSegment, type YamlFile } from './yaml-file.js';
 
 export const REQUISITES = ['require', 'watch', 'onchanges', 'before'] as const;
 export type Requisite = (typeof REQUISITES)[number];
@@ -21,7 +22,7 @@ export type Requisite = (typeof REQUISITES)[number];
 export const REQUISITES_IN = ['require_in', 'watch_in', 'onchanges_in'] as const;
 export type RequisiteIn = (typeof REQUISITES_IN)[number];
 const ALL_REQUISITES = [...REQUISITES, ...REQUISITES_IN] as const;
-const META = new Set<string>([...ALL_REQUISITES, 'for_each', 'when']);
+const META = new Set<string>([...ALL_REQUISITES, 'for_each', 'when', 'rolling']);
 /** Most entries name no requisite: they share this one, frozen since it is shared. */
 const NO_REQUISITES = Object.freeze(Object.fromEntries(ALL_REQUISITES.map((r) => [r, Object.freeze([])]))) as unknown as Record<Requisite | RequisiteIn, string[]>;
 const NO_REMOTE: readonly RemoteRequisite[] = Object.freeze([]);
@@ -60,6 +61,8 @@ export interface Resource {
   at(...path: (string | number)[]): Where;
   /** Some value of this resource comes from a secret. */
   sensitive: boolean;
+  /** Its change is made a few hosts at a time, out of the balancer's pool (fleet/rollout.ts). */
+  rolling?: Rolling;
 }
 
 const fleetViews = new WeakMap<Inventory, unknown[]>();
@@ -232,6 +235,9 @@ class HostResource implements Resource {
   get sensitive(): boolean {
     return this.item.sensitive;
   }
+  get rolling(): Rolling | undefined {
+    return this.item.rolling;
+  }
   get where(): Where {
     return this.at();
   }
@@ -302,15 +308,27 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
     const { requisites, remote } = ALL_REQUISITES.some((r) => body[r] !== undefined)
       ? requisitesOf((r) => asList(templates.renderValue(body[r], v, () => where(r))), where)
       : { requisites: NO_REQUISITES, remote: NO_REMOTE };
+    const rolling = body.rolling === undefined ? undefined : rollingOf(templates.renderValue(body.rolling, v, () => where('rolling')), src, ['resources', rawId, 'rolling'], where);
     let resolved = spec;
     if (type.resolve) {
       const ctx = new ResolveContext(templates.statesDir, v, templates, () => where(kind));
       resolved = type.resolve(spec, ctx);
       readAllVars ||= ctx.readAllVars;
     }
-    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, remote, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
+    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, remote, rolling, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
   });
   return { items, readAllVars };
+}
+
+/** An entry's rolling option, checked: the balancer named by host or by role, not both. */
+function rollingOf(value: unknown, src: YamlFile, base: PathSegment[], where: (...path: (string | number)[]) => Where): Rolling {
+  const bad = schemaDiagnostics('rolling.schema.json', value, src, base);
+  if (bad.length) throw new InputError(bad.map((d) => ({ ...d, where: { ...d.where, host: where().host } })));
+  const rolling = value as Rolling;
+  if (rolling.balancer && !rolling.balancer.host === !rolling.balancer.role) {
+    throw new InputError({ message: 'rolling.balancer names its balancer by host or by role: one of the two', where: where('rolling', 'balancer'), hint: 'e.g. balancer: { role: balancer, backends: [web_https] } or balancer: { host: lb-1, backends: [web_https] }' });
+  }
+  return rolling;
 }
 
 function checkUnique(resources: Resource[], host: Host): void {

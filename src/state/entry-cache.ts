@@ -7,6 +7,7 @@
 // raised again for each host, naming it.
 
 import type { ResourceType } from '../core/resource.js';
+import type { Rolling } from '../generated/rolling.js';
 import type { RemoteRequisite, Requisite, RequisiteIn } from './compile.js';
 import type { RawEntry } from './states.js';
 import { templateNames } from './template-names.js';
@@ -21,6 +22,7 @@ export interface CompiledItem {
   naturalId: string;
   requisites: Record<Requisite | RequisiteIn, string[]>;
   remote: readonly RemoteRequisite[];
+  rolling?: Rolling;
   sensitive: boolean;
 }
 

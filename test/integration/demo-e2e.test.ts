@@ -15,7 +15,7 @@
 // network's subnet (private_network) and the published https port.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -61,6 +61,45 @@ function fetchVia(scheme: 'http' | 'https', port: number, path: string, host: st
   });
 }
 
+interface Answer {
+  /** ms since the loop started */
+  at: number;
+  status: number | string;
+  revision?: string;
+  servedBy?: string;
+}
+
+/**
+ * Requests to the site through haproxy (the published https port of
+ * 127.0.0.1), two at a time, each on a new connection, until stopped; at
+ * most `requests` of them and for at most `ms`, whatever happens.
+ */
+function requestLoop(port: number, limits = { requests: 20_000, ms: 20 * 60_000 }) {
+  const answers: Answer[] = [];
+  const started = Date.now();
+  let stopped = false;
+  const worker = async () => {
+    while (!stopped && answers.length < limits.requests && Date.now() - started < limits.ms) {
+      const at = Date.now();
+      answers.push(
+        await fetchVia('https', port, '/', SITE).then(
+          (res) => ({ at, status: res.status, revision: res.headers['x-demo-revision'] as string | undefined, servedBy: /id="served-by">([^<]+)</.exec(res.body)?.[1] }),
+          (e: Error) => ({ at, status: e.message }),
+        ),
+      );
+    }
+  };
+  const done = Promise.all([worker(), worker()]);
+  return {
+    answers,
+    async stop(): Promise<Answer[]> {
+      stopped = true;
+      await done;
+      return answers;
+    },
+  };
+}
+
 const CHECK_STATUSES = (json: any, host: string) => Object.fromEntries(Object.entries(resourcesOf(json, host)).map(([id, r]) => [id, (r as any).status]));
 const notUnchanged = (json: any) =>
   json.hosts.flatMap((h: any) => h.resources.filter((r: any) => r.status !== 'unchanged').map((r: any) => `${h.host} ${r.id} ${r.status}`));
@@ -89,6 +128,35 @@ describe('the demo fleet serves the Django site end to end', () => {
     timings.push(`${label}: ${((Date.now() - t) / 1000).toFixed(0)} s (${perHost})`);
     return r;
   };
+  /**
+   * The state tree with the demo app at another revision (REVISION in its
+   * settings, and whatever edit does to the app), and an inventory using it.
+   */
+  const revision = (n: number, edit: (file: (name: string, change: (text: string) => string) => void) => void, vars: Record<string, unknown> = {}) => {
+    const states = join(fleet.dir, `states-r${n}`);
+    cpSync(join(ROOT, 'states'), states, { recursive: true });
+    const file = (name: string, change: (text: string) => string) => {
+      const path = join(states, 'app/demo', name);
+      let text = '';
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch {
+        // a new file
+      }
+      writeFileSync(path, change(text));
+    };
+    file('demo/settings.py', (t) => t.replace('REVISION = "1"', `REVISION = "${n}"`));
+    edit(file);
+    const inv = parse(readFileSync(inventory, 'utf8'));
+    inv.states = states;
+    Object.assign(inv.vars, vars);
+    const path = join(fleet.dir, `inventory-r${n}.yaml`);
+    writeFileSync(path, stringify(inv));
+    return path;
+  };
+  const gunicorns = (json: any) => Object.fromEntries(['web-1', 'web-2'].map((h) => [h, resourcesOf(json, h).gunicorn as { status: string; reason: string }]));
+  const poolState = async () =>
+    (await sh('lb-1', "echo 'show stat' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock | awk -F, '$1 ~ /^web_/ && $2 ~ /^web-/ { print $1 \"/\" $2, $18 }'")).trim().split('\n').sort();
   const psql = (host: string, sql: string) => sh(host, `cd / && su postgres -c "psql -XAtq -d myproj -c \\"${sql}\\""`);
 
   beforeAll(async () => {
@@ -305,4 +373,76 @@ describe('the demo fleet serves the Django site end to end', () => {
     const again = await run('check (after repair)', '--check');
     expect(again.code, again.stderr).toBe(0);
   });
+
+  // Shipping code. Revision 2 adds a column and new code that writes it: a
+  // request that reached the new code before its migration ran would fail.
+  let deployR2 = '';
+  it('ships a new revision with a migration: web hosts restart one at a time out of the pool, and no request fails', async () => {
+    needConverged();
+    deployR2 = revision(2, (file) => {
+      file('notes/models.py', (t) => t.replace('    host = models.CharField(max_length=255)\n', '    host = models.CharField(max_length=255)\n    revision = models.CharField(max_length=40, null=True)\n'));
+      file('notes/migrations/0002_visit_revision.py', () =>
+        ['from django.db import migrations, models', '', '', 'class Migration(migrations.Migration):', '    dependencies = [("notes", "0001_initial")]', '    operations = [migrations.AddField(model_name="visit", name="revision", field=models.CharField(max_length=40, null=True))]', ''].join('\n'),
+      );
+      file('notes/views.py', (t) => t.replace('Visit.objects.create(host=socket.gethostname())', 'Visit.objects.create(host=socket.gethostname(), revision=settings.REVISION)'));
+    });
+    const loop = requestLoop(port443);
+    const started = Date.now();
+    const r = await converge(['highstate', '-i', deployR2, '--json']);
+    const deployed = Date.now();
+    // A few seconds more of requests, all after the switch.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const answers = await loop.stop();
+    const failed = answers.filter((a) => a.status !== 200);
+    const after = answers.filter((a) => a.at > deployed);
+    const g = gunicorns(r.json);
+    const outOfPool = Object.fromEntries(Object.entries(g).map(([h, x]) => [h, /out of the pool on lb-1 for ([\d.]+) s/.exec(x?.reason ?? '')?.[1]]));
+    timings.push(`deploy r2: ${((deployed - started) / 1000).toFixed(0)} s, ${answers.length} requests, ${failed.length} failed, out of the pool (s): ${JSON.stringify(outOfPool)}`);
+    expect(r.code, r.stderr + JSON.stringify(notUnchanged(r.json))).toBe(0);
+    expect(failed.slice(0, 5)).toEqual([]);
+    expect(answers.length).toBeGreaterThan(20);
+    // Both web hosts restarted in their turn, each out of the pool meanwhile.
+    for (const h of ['web-1', 'web-2']) expect(g[h], h).toMatchObject({ status: 'changed', reason: expect.stringMatching(/restarted .*; out of the pool on lb-1 for [\d.]+ s \(drained in [\d.]+ s\)/) });
+    expect(resourcesOf(r.json, 'web-1').migrate).toMatchObject({ status: 'changed' });
+    // After the switch every answer is the new revision, from both hosts.
+    expect(after.length).toBeGreaterThan(0);
+    expect([...new Set(after.map((a) => a.revision))]).toEqual(['2']);
+    expect(new Set(answers.filter((a) => a.revision === '2').map((a) => a.servedBy))).toEqual(new Set(['web-1', 'web-2']));
+    expect(Number((await psql('db-1', "SELECT count(*) FROM notes_visit WHERE revision = '2'")).trim())).toBeGreaterThan(0);
+    expect(await poolState()).toEqual(['web_http/web-1 UP', 'web_http/web-2 UP', 'web_https/web-1 UP', 'web_https/web-2 UP']);
+  });
+
+  it('a revision that fails its health check stops the rollout at the first web host, out of the pool; the other keeps serving', async () => {
+    needConverged();
+    expect(deployR2, 'the deploy of revision 2 ran').not.toBe('');
+    const broken = revision(3, (file) => file('notes/views.py', (t) => t.replace('response = HttpResponse("ok\\n", content_type="text/plain")', 'response = HttpResponse("broken on purpose\\n", content_type="text/plain", status=503)')), {
+      rollout: { serial: 1, drain_timeout: 30, health_timeout: 15 },
+    });
+    const loop = requestLoop(port443);
+    const r = await converge(['highstate', '-i', broken, '--json']);
+    const answers = await loop.stop();
+    const g = gunicorns(r.json);
+    const [first, other] = g['web-1'].status === 'failed' ? ['web-1', 'web-2'] : ['web-2', 'web-1'];
+    timings.push(`broken deploy r3: ${answers.length} requests, ${answers.filter((a) => a.status !== 200).length} failed; ${first} failed its health check, ${other} not rolled`);
+    expect(r.code, r.stderr).toBe(1);
+    expect(g[first]).toMatchObject({ status: 'failed', reason: expect.stringMatching(new RegExp(`health check failed for 15 s \\(.*503.*\\); ${first} left out of the pool on lb-1 and the rollout of gunicorn stopped`)) });
+    expect(g[other]).toMatchObject({ status: 'skipped', reason: expect.stringMatching(new RegExp(`^not rolled: the rollout of gunicorn stopped \\(${first}: `)) });
+    // The workers follow the web hosts: they keep the code the site serves.
+    expect(resourcesOf(r.json, 'worker-1')['celery-worker']).toMatchObject({ status: 'skipped' });
+    // Not one request failed, and all were answered by revision 2: the broken host never came back into the pool.
+    expect(answers.filter((a) => a.status !== 200).slice(0, 5)).toEqual([]);
+    expect([...new Set(answers.map((a) => a.revision))]).toEqual(['2']);
+    expect(await poolState()).toEqual([`web_http/${first} MAINT`, `web_http/${other} UP`, `web_https/${first} MAINT`, `web_https/${other} UP`].sort());
+    const site = await fetchVia('https', port443, '/', SITE);
+    expect([site.status, site.headers['x-demo-revision'], /id="served-by">([^<]+)</.exec(site.body)?.[1]]).toEqual([200, '2', other]);
+
+    // Shipping the good revision again finishes what the broken one left: both hosts back in the pool.
+    const fixed = await converge(['highstate', '-i', deployR2, '--json']);
+    expect(fixed.code, fixed.stderr + JSON.stringify(notUnchanged(fixed.json))).toBe(0);
+    for (const h of ['web-1', 'web-2']) expect(gunicorns(fixed.json)[h], h).toMatchObject({ status: 'changed' });
+    expect(await poolState()).toEqual(['web_http/web-1 UP', 'web_http/web-2 UP', 'web_https/web-1 UP', 'web_https/web-2 UP']);
+    const again = await converge(['highstate', '-i', deployR2, '--json']);
+    expect(notUnchanged(again.json)).toEqual([]);
+  });
 });
+

@@ -270,7 +270,7 @@ describe('safety promises on one host', () => {
     expect(next.code, next.stderr).toBe(0);
     const rs = resourcesOf(next.json, HOST);
     expect(rs.conf.status).toBe('unchanged');
-    expect(rs.web).toMatchObject({ status: 'changed', notified: ['restarted (owed by an interrupted run)'] });
+    expect(rs.web).toMatchObject({ status: 'changed', notified: ['restarted (owed by an earlier run that did not finish it)'] });
     const restarted = await unit('safety-web');
     expect(restarted.split('\n')[0]).not.toBe(before.split('\n')[0]);
     expect(await sh('cat /var/lib/converge/pending')).toBe('');

@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ResourceType } from '../../src/core/resource.js';
-import { HostRun } from '../../src/engine/host-run.js';
+import { HostRun, type Rollout } from '../../src/engine/host-run.js';
+import type { PreparedHost } from '../../src/engine/run.js';
+import { Rollouts } from '../../src/fleet/rollout.js';
+import type { Inventory } from '../../src/inventory/inventory.js';
 import { buildGraph } from '../../src/graph/graph.js';
 import type { Host } from '../../src/inventory/inventory.js';
 import type { Resource } from '../../src/state/compile.js';
@@ -62,9 +65,9 @@ function resource(type: ResourceType<Toy>, id: string, spec: Toy, req: Partial<R
 /** converge's state directory "on the host": this machine, so each test file gets its own. */
 const STATE_DIR = mkdtempSync(join(tmpdir(), 'converge-state-'));
 
-async function run(resources: Resource[], check = false) {
+async function run(resources: Resource[], check = false, rollout?: Rollout) {
   const transport = new LocalTransport('local');
-  const results = await new HostRun(host, buildGraph(resources), transport, { check, statesDir: '/', stateDir: STATE_DIR, signal: new AbortController().signal }).run();
+  const results = await new HostRun(host, buildGraph(resources), transport, { check, statesDir: '/', stateDir: STATE_DIR, signal: new AbortController().signal, rollout }).run();
   return { byId: Object.fromEntries(results.map((r) => [r.id, r])), execs: transport.execCount };
 }
 
@@ -195,11 +198,33 @@ describe('host run', { timeout: 60_000 }, () => {
     writeFileSync(join(dir, 'conf'), 'a');
     const rs = () => [resource(t, 'conf', { name: 'conf', value: 'a' }), resource(t, 'svc-owed', { name: 'svc-owed' }, { watch: ['conf'] })];
     writeFileSync(join(STATE_DIR, 'pending'), 'svc-owed\n');
-    expect((await run(rs(), true)).byId['svc-owed']).toMatchObject({ status: 'would-change', notified: ['would restart (owed by an interrupted run)'] });
-    expect((await run(rs())).byId['svc-owed']).toMatchObject({ status: 'changed', notified: ['restarted (owed by an interrupted run)'] });
+    expect((await run(rs(), true)).byId['svc-owed']).toMatchObject({ status: 'would-change', notified: ['would restart (owed by an earlier run that did not finish it)'] });
+    expect((await run(rs())).byId['svc-owed']).toMatchObject({ status: 'changed', notified: ['restarted (owed by an earlier run that did not finish it)'] });
     expect(readFileSync(join(STATE_DIR, 'pending'), 'utf8')).not.toContain('svc-owed');
     expect((await run(rs())).byId['svc-owed'].status).toBe('unchanged');
     expect(calls).toEqual(['react svc-owed']);
+  });
+
+  it('a rolled restart whose health check fails is owed again, and made (in its turn) by the next run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const t = toyType(dir, calls);
+    const rs = (value: string) => {
+      const svc = { ...resource(t, 'svc-rolled', { name: 'svc-rolled' }, { watch: ['conf'] }), rolling: { health: { cmd: `test -e ${dir}/healthy`, timeout: 1, interval: 0.2 } } };
+      return [resource(t, 'conf', { name: 'conf', value }), svc];
+    };
+    const rollout = (resources: Resource[]) =>
+      Rollouts.of([{ host, graph: buildGraph(resources) } as unknown as PreparedHost], { hosts: [host] } as unknown as Inventory, () => Promise.reject(new Error('no balancer')))!.for(host.name);
+    const first = rs('1');
+    expect((await run(first, true, rollout(first))).byId['svc-rolled'].reason).toMatch(/; rolled 1 host\(s\) at a time$/);
+    const broken = (await run(first, false, rollout(first))).byId['svc-rolled'];
+    expect(broken).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^restarted \(conf changed\); then its health check failed for 1 s .*; the rollout of svc-rolled stopped$/) });
+    expect(readFileSync(join(STATE_DIR, 'pending'), 'utf8')).toContain('svc-rolled');
+    writeFileSync(join(dir, 'healthy'), '');
+    const again = rs('1');
+    expect((await run(again, false, rollout(again))).byId['svc-rolled']).toMatchObject({ status: 'changed', notified: ['restarted (owed by an earlier run that did not finish it)'] });
+    expect(readFileSync(join(STATE_DIR, 'pending'), 'utf8')).not.toContain('svc-rolled');
+    expect(calls).toEqual(['apply conf', 'react svc-rolled', 'react svc-rolled']);
   });
 
   it('refuses to apply while another run holds the host lock, and takes it once released', async () => {

@@ -49,6 +49,9 @@ def database(url):
     }
 
 
+# The code's revision, sent as X-Demo-Revision: a deploy shows which one answered.
+REVISION = "1"
+
 SECRET_KEY = env("SECRET_KEY")
 DEBUG = env("DEBUG", "false") == "true"
 ALLOWED_HOSTS = [h for h in env("ALLOWED_HOSTS", "").split(",") if h]

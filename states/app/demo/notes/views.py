@@ -14,7 +14,7 @@ READS = "replica" if "replica" in settings.DATABASES else "default"
 
 def index(request):
     Visit.objects.create(host=socket.gethostname())
-    return render(
+    response = render(
         request,
         "notes/index.html",
         {
@@ -24,6 +24,8 @@ def index(request):
             "reads_from": READS,
         },
     )
+    response["X-Demo-Revision"] = settings.REVISION
+    return response
 
 
 @csrf_exempt
@@ -38,4 +40,6 @@ def add_note(request):
 
 
 def healthz(request):
-    return HttpResponse("ok\n", content_type="text/plain")
+    response = HttpResponse("ok\n", content_type="text/plain")
+    response["X-Demo-Revision"] = settings.REVISION
+    return response
