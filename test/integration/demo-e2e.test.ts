@@ -15,7 +15,7 @@
 // network's subnet (private_network) and the published https port.
 
 import { randomBytes } from 'node:crypto';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -133,8 +133,10 @@ describe('the demo fleet serves the Django site end to end', () => {
    * settings, and whatever edit does to the app), and an inventory using it.
    */
   const revision = (n: number, edit: (file: (name: string, change: (text: string) => string) => void) => void, vars: Record<string, unknown> = {}) => {
-    const states = join(fleet.dir, `states-r${n}`);
+    const states = join(fleet.dir, `r${n}`, 'states');
     cpSync(join(ROOT, 'states'), states, { recursive: true });
+    // Files the inventory looks up beside the tree (lookup('file', '../.cache/...')) are the checkout's.
+    symlinkSync(join(ROOT, '.cache'), join(fleet.dir, `r${n}`, '.cache'));
     const file = (name: string, change: (text: string) => string) => {
       const path = join(states, 'app/demo', name);
       let text = '';
