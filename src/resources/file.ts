@@ -12,7 +12,7 @@ import type { Change, CompileContext, FactQuery, ResourceType } from '../core/re
 import { shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
+import { eachKeyValue, metadataChanges, metadataScript, pathImplicitAfter, setStatField, STAT_SH, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;
@@ -104,12 +104,21 @@ export function fileFactQuery(key: string, path: string, unlessSha256: string | 
 }
 
 export function parseFileFacts(text: string): FileFacts {
-  const [head, b64] = text.split(/^content$/m);
-  const kv = keyValues(head);
-  const facts: FileFacts = statOf(kv);
-  if (kv.has('sha256')) facts.sha256 = kv.get('sha256');
-  if (b64 !== undefined) facts.content = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
+  const at = lineAt(text, 'content');
+  const facts: FileFacts = { type: 'absent' };
+  eachKeyValue(at < 0 ? text : text.slice(0, at), (key, value) => {
+    if (!setStatField(facts, key, value) && key === 'sha256') facts.sha256 = value;
+  });
+  if (at >= 0) facts.content = Buffer.from(text.slice(at + 'content'.length).replace(/\s+/g, ''), 'base64');
   return facts;
+}
+
+/** Where the first line that is exactly `line` starts, or -1 (found in place: a file's facts are parsed per file per host). */
+function lineAt(text: string, line: string): number {
+  for (let i = text.indexOf(line); i >= 0; i = text.indexOf(line, i + 1)) {
+    if ((i === 0 || text[i - 1] === '\n') && (i + line.length === text.length || text[i + line.length] === '\n')) return i;
+  }
+  return -1;
 }
 
 export const isText = (b: Buffer) => !b.includes(0) && Buffer.from(b.toString('utf8'), 'utf8').equals(b);
