@@ -3,7 +3,7 @@
 // atomicWriteScript: a temp file in the same directory, validated, then
 // renamed over the old file, so no reader ever sees half a file.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve as resolvePath, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
@@ -23,7 +23,8 @@ export interface FileFacts extends PathStat {
   content?: Buffer;
 }
 
-export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+// One-shot: a Hash object per file of every host is a native object the garbage collector must finalize.
+export const sha256 = (data: string | Buffer): string => hash('sha256', data, 'hex');
 
 /**
  * What a file must hold: its hash and text check are computed once, since
@@ -58,14 +59,15 @@ export class SourceContent extends Content {
 /** The spec after resolve(): `source` read into its bytes (an internal field, not part of the schema). */
 export type ResolvedFileSpec = FileSpec & { sourceContent?: SourceContent };
 
-/** Inline content per spec object (specs are never changed once resolved). */
-const inlineContent = new WeakMap<ResolvedFileSpec, Content>();
+/** Inline content, kept on its spec: hidden (not enumerable, a symbol), so JSON, keys and copies never see it. */
+const INLINE = Symbol('inline content');
 
 /** What the file must hold, or undefined when the spec does not manage its content. */
-export function desiredContent(spec: ResolvedFileSpec): Content | undefined {
+export function desiredContent(spec: ResolvedFileSpec & { [INLINE]?: Content }): Content | undefined {
   if (spec.content === undefined) return spec.sourceContent;
-  let c = inlineContent.get(spec);
-  if (!c) inlineContent.set(spec, (c = new Content(spec.content)));
+  // Not a WeakMap: one entry per file of every host made the garbage collector's ephemeron table its largest cost.
+  let c = spec[INLINE];
+  if (!c) Object.defineProperty(spec, INLINE, { value: (c = new Content(spec.content)) });
   return c;
 }
 
