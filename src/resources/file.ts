@@ -9,7 +9,7 @@ import { isAbsolute, relative, resolve as resolvePath, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
 import type { Change, CompileContext, FactQuery, ResourceType } from '../core/resource.js';
-import { shq } from '../core/shell.js';
+import { flat, shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
 import { eachKeyValue, metadataChanges, metadataScript, pathImplicitAfter, setStatField, STAT_SH, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
@@ -102,7 +102,7 @@ const FILE_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH, FILE_SH]);
 
 /** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
 export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
-  return { key, script: `converge_file ${shq(path)} ${unlessSha256 ?? "''"}${fetchContent ? ' fetch' : ''}`, functions: FILE_FUNCTIONS, parse: parseFileFacts };
+  return { key, script: flat('converge_file ', shq(path), ' ', unlessSha256 ?? "''", fetchContent ? ' fetch' : ''), functions: FILE_FUNCTIONS, parse: parseFileFacts };
 }
 
 export function parseFileFacts(text: string): FileFacts {
@@ -183,7 +183,7 @@ export const file: ResourceType<ResolvedFileSpec, { file: FileFacts }> = {
     const hash = want?.sha256;
     // Content is downloaded only to show a diff: never when it is secret or binary.
     const fetch = !!want && !ctx.sensitive && !spec.sensitive && want.isText;
-    return { file: fileFactQuery(`file:${spec.path}:${hash ?? ''}:${fetch}`, spec.path, hash, fetch) };
+    return { file: fileFactQuery(flat('file:', spec.path, ':', hash ?? '', fetch ? ':true' : ':false'), spec.path, hash, fetch) };
   },
 
   plan(spec, facts, ctx) {

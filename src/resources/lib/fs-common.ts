@@ -3,7 +3,7 @@
 // edges to managed parent directories and owners.
 
 import type { Change, FactQuery } from '../../core/resource.js';
-import { shq } from '../../core/shell.js';
+import { flat, shq } from '../../core/shell.js';
 
 export interface PathStat {
   type: 'absent' | 'file' | 'directory' | 'link' | 'other';
@@ -22,9 +22,12 @@ export function statScript(path: string): string {
 /** sh function `converge_stat PATH`: statScript, for fact queries (see FactQuery.functions). */
 export const STAT_SH = `converge_stat() {\n${statWordScript('"$1"')}\n}`;
 
+/** One list for every stat query: a batch defines each function once, whatever the number of paths. */
+const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
+
 /** The fact query of a path's stat (parseStat reads it). */
 export function statQuery(path: string): FactQuery<PathStat> {
-  return { key: `stat:${path}`, script: `converge_stat ${shq(path)}`, functions: [STAT_SH], parse: parseStat };
+  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, parse: parseStat };
 }
 
 /** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
