@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { errorMessage, HostError } from '../core/diagnostics.js';
-import type { FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
+import type { FactMerge, FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
 import { marker } from '../core/shell.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -75,6 +75,8 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
   return new Map(splitOutputs(stdout, queries.length, token).map((o, i) => [queries[i].key, o]));
 }
 
+type Answer = { value?: unknown; error?: string };
+
 /** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
 function queryFailure(host: string, q: FactQuery, out: QueryOutput): { value?: unknown; error?: string } {
   // Worded only for a failure: every query of every host passes here.
@@ -102,14 +104,31 @@ export interface Gathered<R> {
 /** The deduplicated queries of some requests, per run-as user, and where each request's queries are in them. */
 interface Batches {
   byUser: Map<string, FactQuery[]>;
-  /** Every query of the requests, in their order: its place in its user's batch. */
+  /** Every query of the requests, in their order: its place in its user's batch... */
   slots: number[];
+  /** ...and, for a merged query (FactMerge), its item's place in the merged command (else -1). */
+  parts: number[];
+}
+
+/** A merged command of a batch, as its members come: its items, where each is, and (once answered) each one's part. */
+interface MergedQuery extends FactQuery<string[]> {
+  items: string[];
+  itemAt: Map<string, number>;
+  parts?: string[];
+}
+
+/** A merged query's output: its item's part of the merged command's, with the command's exit code and stderr. */
+function partOutput(m: MergedQuery, out: QueryOutput, part: number): QueryOutput {
+  m.parts ??= m.parse(out.stdout, out);
+  return { stdout: m.parts[part] ?? '', code: out.code, stderr: out.stderr };
 }
 
 function batches(requests: FactRequest<unknown>[]): Batches {
   const byUser = new Map<string, FactQuery[]>();
   const index = new Map<string, Map<string, number>>();
   const slots: number[] = [];
+  const parts: number[] = [];
+  const merged: MergedQuery[] = [];
   for (const { queries } of requests) {
     for (const name in queries) {
       const q = queries[name];
@@ -119,15 +138,35 @@ function batches(requests: FactRequest<unknown>[]): Batches {
         index.set(user, (keys = new Map()));
         byUser.set(user, []);
       }
-      let slot = keys.get(q.key);
+      // A merged query's slot is its merged command's (known by the merge key, which no plain key starts with).
+      const key = q.merge ? `merge\0${q.merge.key}` : q.key;
+      let slot = keys.get(key);
       if (slot === undefined) {
-        keys.set(q.key, (slot = keys.size));
-        byUser.get(user)!.push(q);
+        keys.set(key, (slot = keys.size));
+        byUser.get(user)!.push(q.merge ? newMerged(q.merge, merged) : q);
       }
       slots.push(slot);
+      parts.push(q.merge ? itemOf(byUser.get(user)![slot] as MergedQuery, q.merge.item) : -1);
     }
   }
-  return { byUser, slots };
+  // Its items all known: each merged command's script.
+  for (const m of merged) m.script = m.merge!.script(m.items);
+  return { byUser, slots, parts };
+}
+
+function newMerged(merge: FactMerge, all: MergedQuery[]): MergedQuery {
+  const m: MergedQuery = { key: merge.key, script: '', merge, items: [], itemAt: new Map(), parse: (stdout) => merge.split(stdout, m.items) };
+  all.push(m);
+  return m;
+}
+
+function itemOf(m: MergedQuery, item: string): number {
+  let at = m.itemAt.get(item);
+  if (at === undefined) {
+    m.itemAt.set(item, (at = m.items.length));
+    m.items.push(item);
+  }
+  return at;
 }
 
 /** The deduplicated queries of some requests, per run-as user: one batch script each. */
@@ -137,10 +176,8 @@ export function factBatches(requests: FactRequest<unknown>[]): Map<string, FactQ
 
 export const newToken = (): string => randomBytes(6).toString('hex');
 
-type Answer = { value?: unknown; error?: string };
-
 export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
-  const { byUser, slots } = batches(requests);
+  const { byUser, slots, parts } = batches(requests);
   const token = newToken();
   /** Per run-as user: the raw output of each query of its batch, then (as owners ask) its answer. */
   const raw = new Map<string, { outputs: QueryOutput[]; answers: Answer[] }>();
@@ -175,7 +212,9 @@ export async function gatherFacts<R>(transport: Transport, requests: FactRequest
         continue;
       }
       const { outputs, answers } = raw.get(user)!;
-      const { value, error } = (answers[slot] ??= queryFailure(transport.hostName, q, outputs[slot]));
+      const part = parts[next - 1];
+      const { value, error } =
+        part < 0 ? (answers[slot] ??= queryFailure(transport.hostName, q, outputs[slot])) : queryFailure(transport.hostName, q, partOutput(byUser.get(user)![slot] as MergedQuery, outputs[slot], part));
       if (error) {
         result.failed.set(owner, error);
         facts = undefined;

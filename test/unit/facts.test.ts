@@ -64,6 +64,23 @@ describe('fact batching', () => {
     expect(facts[2]).toEqual({ pg: 'pg\n' });
   });
 
+  it('runs the queries of one merge as one command for all their items, each parsed from its own part', async () => {
+    const t = new FakeTransport('h', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
+    // One line per item: `echo a b` answers for every item at once.
+    const merge = { key: 'echo-all', script: (items: string[]) => `for i in ${items.join(' ')}; do echo "item=$i"; done`, split: (out: string) => out.split('\n').slice(0, -1) };
+    const item = (name: string): FactQuery => ({ key: `item:${name}`, script: merge.script([name]), parse: (s) => s, merge: { ...merge, item: name } });
+    const { facts } = await gatherFacts(t, [
+      { owner: 'a', queries: { x: item('a') } },
+      { owner: 'plain', queries: { p: q('p', 'echo plain') } },
+      { owner: 'b', queries: { x: item('b') } },
+      { owner: 'a-again', queries: { x: item('a') } },
+    ]);
+    expect(t.execCount).toBe(1);
+    expect(t.scripts[0].match(/for i in/g)).toHaveLength(1);
+    expect(t.scripts[0]).toContain('for i in a b; do');
+    expect(facts).toEqual([{ x: 'item=a' }, { p: 'plain\n' }, { x: 'item=b' }, { x: 'item=a' }]);
+  });
+
   it('marks facts of a runas user that cannot be reached as unavailable, not the whole host', async () => {
     const t = new FakeTransport('h', (script, opts) =>
       opts.runAs ? { code: 1, stdout: '', stderr: 'su: user app does not exist' } : { code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() },
