@@ -12,7 +12,7 @@ import { prepareHosts, runFleet } from '../dist/engine/run.js';
 import { FakeTransport } from '../dist/transport/fake.js';
 import { inShard, parseShard } from '../dist/fleet/shard.js';
 import { readFileSync } from 'node:fs';
-import { parseHostFacts } from '../dist/engine/host-facts.js';
+import { HOST_FACTS_SCRIPT, parseHostFacts } from '../dist/engine/host-facts.js';
 
 // Every simulated host answers its facts as the Debian 12 test image does, and was compiled with them (as from the cache).
 const FACTS_OUTPUT = readFileSync(new URL('../test/fixtures/host-facts/debian-12.txt', import.meta.url), 'utf8');
@@ -38,23 +38,25 @@ for (let f = 0; f < resources - dirs; f++) lines.push(`  conf-${f}:`, `    file:
 writeFileSync(join(dir, 'states/worker.yaml'), lines.join('\n') + '\n');
 
 // A converged host: every stat says "as desired"; file hashes are those of the rendered content.
-// Its CPU counts in cpu_s too, so it finds the markers with indexOf rather than a regex over the script.
-const OPEN = "printf '%s\\n' '";
+// Its CPU counts in cpu_s too, so it finds each query (`converge_begin N`, then its script) with indexOf rather than a regex over the script.
+const BEGIN = '\nconverge_begin ';
 const answer = (script, drifted) => {
+  const at = script.indexOf('@@converge:') + '@@converge:'.length;
+  const token = script.slice(at, script.indexOf(':', at));
   let out = '';
-  for (let i = script.indexOf(`${OPEN}@@converge:`); i >= 0; i = script.indexOf(`${OPEN}@@converge:`, i)) {
-    const start = i + OPEN.length;
-    i = script.indexOf("@@'", start + 2) + 2;
-    const mark = script.slice(start, i);
-    const tokenEnd = mark.indexOf(':', '@@converge:'.length);
-    const token = mark.slice('@@converge:'.length, tokenEnd);
-    const key = mark.slice(tokenEnd + 1, -2);
+  for (let i = script.indexOf(BEGIN); i >= 0; i = script.indexOf(BEGIN, i + 1)) {
+    const nl = script.indexOf('\n', i + 1);
+    const index = script.slice(i + BEGIN.length, nl);
+    const query = nl + '\nerr=$( (\n'.length;
     let body = 'type=absent\n';
-    if (key === 'host-facts') body = FACTS_OUTPUT;
-    else if (key.startsWith('stat:')) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';
-    else if (key.startsWith('file:')) body = `type=file\nowner=root\ngroup=root\nmode=644\nsize=20\nsha256=${drifted && key.includes('conf-0.ini') ? '0'.repeat(64) : key.split(':')[2]}\n`;
+    if (script.startsWith(HOST_FACTS_SCRIPT, query)) body = FACTS_OUTPUT;
+    else if (script.startsWith('converge_stat ', query)) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';
+    else if (script.startsWith('converge_file ', query)) {
+      const [, path, hash] = script.slice(query, script.indexOf('\n', query)).split(' '); // converge_file PATH SHA256 fetch (the paths here need no quotes)
+      body = `type=file\nowner=root\ngroup=root\nmode=644\nsize=20\nsha256=${drifted && path.endsWith('/conf-0.ini') ? '0'.repeat(64) : hash}\n`;
+    }
     // As batchScript prints it: the query's stdout, then its exit code and (empty) stderr.
-    out += `${mark}\n${body}\n@@converge:${token}:end@@ 0\n\n@@converge:${token}:stderr-end@@\n`;
+    out += `@@converge:${token}:${index}@@\n${body}\n@@converge:${token}:end@@ 0\n\n@@converge:${token}:stderr-end@@\n`;
   }
   return { code: 0, stdout: out, stderr: '' };
 };

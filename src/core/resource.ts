@@ -33,6 +33,24 @@ export interface FactQuery<T = unknown> {
   exitCodes?: number[];
   /** Pure: the fact from the query's stdout (and, for a parser that needs them, its exit code and stderr). */
   parse(stdout: string, output: QueryOutput): T;
+  /** One command answers this query for many items at once: see FactMerge. */
+  merge?: FactMerge;
+}
+
+/**
+ * Queries of one kind that one command answers for all of them (`systemctl
+ * show u1 u2 ...` costs one D-Bus round trip, not one per unit). A batch runs
+ * `script(items)` once for every query with the same `key` (each item once,
+ * in order); `split` cuts its output into each item's part, shaped as
+ * `script([item])` alone would print it, so the query's own `script` is
+ * `script([item])` and its parse reads either. The merged command's exit
+ * code and stderr go with every part.
+ */
+export interface FactMerge {
+  key: string;
+  item: string;
+  script(items: string[]): string;
+  split(stdout: string, items: string[]): string[];
 }
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'replace' | 'run';

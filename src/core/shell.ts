@@ -36,3 +36,13 @@ export const LOCK_HOLDERS_SH = String.raw`lock_holders() {
 
 /** A stderr line starting with this is progress for the user ("waiting for the dpkg lock..."), not an error. */
 export const PROGRESS_PREFIX = 'converge-progress: ';
+
+/**
+ * Parts joined into one flat string, for strings every host keeps while its
+ * fact batch is in flight (a query's key and script): `+` and template
+ * literals make a tree of partial strings, which a Map lookup then copies
+ * flat besides.
+ */
+export function flat(...parts: string[]): string {
+  return parts.join('');
+}

@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { errorMessage, HostError } from '../core/diagnostics.js';
-import type { FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
+import type { FactMerge, FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
 import { marker } from '../core/shell.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -16,49 +16,66 @@ export interface FactRequest<R> {
 /**
  * One script that runs each query in a subshell between markers and prints,
  * after its end marker, the query's exit code and what it wrote to stderr:
- * a query that failed is told apart from one that found nothing.
+ * a query that failed is told apart from one that found nothing. A query's
+ * markers carry its place in the batch, not its key: every host of a fleet
+ * has one batch in flight at once, and a key (a path and a hash) in two
+ * markers per query was most of the script's and the answer's size.
  */
 export function batchScript(queries: FactQuery[], token: string): string {
   // Parts joined once into one flat string: `+=` makes a tree of partial
   // strings (six nodes per query) that every host keeps while its exec is in flight.
   // fd 3 is the batch's stdout: inside $(...) the query's stdout goes there and its stderr into $err.
-  const end = `printf '\\n%s %s\\n%s\\n%s\\n' '${marker(token, 'end')}' "$rc" "$err" '${marker(token, 'stderr-end')}'\n`;
-  const parts = ['exec 3>&1\nLC_ALL=C; export LC_ALL\n'];
+  const parts = [
+    'exec 3>&1\nLC_ALL=C; export LC_ALL\n',
+    `converge_begin() { printf '%s\\n' "${marker(token, '$1')}"; }\n`,
+    `converge_end() { printf '\\n%s %s\\n%s\\n%s\\n' '${marker(token, 'end')}' "$1" "$err" '${marker(token, 'stderr-end')}'; }\n`,
+  ];
   const functions = new Set<string>();
-  for (const q of queries) if (q.functions) for (const f of q.functions) functions.add(f);
-  for (const f of functions) parts.push(f, '\n');
-  for (const q of queries) {
-    // stdin is the batch itself: a query must never read (and swallow) the rest of it
-    parts.push("printf '%s\\n' '", marker(token, q.key), "'\nerr=$( (\n", q.script, '\n) </dev/null 2>&1 1>&3 3>&- ); rc=$?\n', end);
+  // Index loops: an iterator per query and per function list is garbage every host makes at once.
+  for (let i = 0; i < queries.length; i++) {
+    const fs = queries[i].functions;
+    if (fs) for (let j = 0; j < fs.length; j++) functions.add(fs[j]);
   }
+  for (const f of functions) parts.push(f, '\n');
+  // stdin is the batch itself: a query must never read (and swallow) the rest of it.
+  // `$?` after the assignment is the subshell's exit code.
+  for (let i = 0; i < queries.length; i++) parts.push('converge_begin ', String(i), '\nerr=$( (\n', queries[i].script, '\n) </dev/null 2>&1 1>&3 3>&- ); converge_end $?\n');
   return parts.join('');
 }
 
-/** Split a batch's output back into each query's stdout, exit code and stderr, by query key. */
-export function splitBatch(stdout: string, queries: FactQuery[], token: string): Map<string, QueryOutput> {
-  const out = new Map<string, QueryOutput>();
+/** Each query's stdout, exit code and stderr, in the batch's order; shorter than the batch when the output ends early. */
+export function splitOutputs(stdout: string, count: number, token: string): QueryOutput[] {
+  const out: QueryOutput[] = [];
+  const open = marker(token, '').slice(0, -2);
   const end = `\n${marker(token, 'end')} `;
   const errEnd = `\n${marker(token, 'stderr-end')}\n`;
-  // A query's start marker (`@@converge:TOKEN:` KEY `@@\n`) is compared in place, not built per query.
-  const open = marker(token, '').slice(0, -2);
-  const close = '@@\n';
-  const isStart = (at: number, key: string) => stdout.startsWith(key, at + open.length) && stdout.startsWith(close, at + open.length + key.length);
   let pos = 0;
-  for (const q of queries) {
-    let s = stdout.indexOf(open, pos);
-    while (s >= 0 && !isStart(s, q.key)) s = stdout.indexOf(open, s + 1);
-    if (s < 0) break;
-    const bodyStart = s + open.length + q.key.length + close.length;
+  for (let i = 0; i < count; i++) {
+    // The start marker (`@@converge:TOKEN:` INDEX `@@\n`) is compared in place, not built per query.
+    const s = stdout.indexOf(open, pos);
+    const index = String(i);
+    if (s < 0 || !stdout.startsWith(index, s + open.length) || !stdout.startsWith('@@\n', s + open.length + index.length)) break;
+    const bodyStart = s + open.length + index.length + 3;
     const e = stdout.indexOf(end, bodyStart);
     if (e < 0) break;
     const nl = stdout.indexOf('\n', e + end.length);
-    const ee = stdout.indexOf(errEnd, nl);
-    if (nl < 0 || ee < 0) break;
-    out.set(q.key, { stdout: stdout.slice(bodyStart, e), code: Number(stdout.slice(e + end.length, nl)), stderr: stdout.slice(nl + 1, ee) });
+    const ee = nl < 0 ? -1 : stdout.indexOf(errEnd, nl);
+    if (ee < 0) break;
+    // Most queries exit 0 and print nothing on stderr: no strings cut for those.
+    const codeAt = e + end.length;
+    const code = nl === codeAt + 1 && stdout.charCodeAt(codeAt) === 48 ? 0 : Number(stdout.slice(codeAt, nl));
+    out.push({ stdout: stdout.slice(bodyStart, e), code, stderr: ee === nl + 1 ? '' : stdout.slice(nl + 1, ee) });
     pos = ee + errEnd.length;
   }
   return out;
 }
+
+/** splitOutputs by query key (for tools that run a batch by hand: fixture capture, tests). */
+export function splitBatch(stdout: string, queries: FactQuery[], token: string): Map<string, QueryOutput> {
+  return new Map(splitOutputs(stdout, queries.length, token).map((o, i) => [queries[i].key, o]));
+}
+
+type Answer = { value?: unknown; error?: string };
 
 /** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
 function queryFailure(host: string, q: FactQuery, out: QueryOutput): { value?: unknown; error?: string } {
@@ -73,7 +90,8 @@ function queryFailure(host: string, q: FactQuery, out: QueryOutput): { value?: u
 }
 
 export interface Gathered<R> {
-  facts: Map<R, Facts>;
+  /** Per request, in order: its facts, or undefined when it is in `unavailable` or `failed`. */
+  facts: (Facts | undefined)[];
   /**
    * Owners whose queries could not run as their user (a user this same run
    * is about to create): they are planned once that user exists.
@@ -83,66 +101,128 @@ export interface Gathered<R> {
   failed: Map<R, string>;
 }
 
-/** The deduplicated queries of some requests, per run-as user: one batch script each. */
-export function factBatches(requests: FactRequest<unknown>[]): Map<string, FactQuery[]> {
-  const byUser = new Map<string, Map<string, FactQuery>>();
+/** The deduplicated queries of some requests, per run-as user, and where each request's queries are in them. */
+interface Batches {
+  byUser: Map<string, FactQuery[]>;
+  /** Every query of the requests, in their order: its place in its user's batch... */
+  slots: number[];
+  /** ...and, for a merged query (FactMerge), its item's place in the merged command (else -1). */
+  parts: number[];
+}
+
+/** A merged command of a batch, as its members come: its items, where each is, and (once answered) each one's part. */
+interface MergedQuery extends FactQuery<string[]> {
+  items: string[];
+  itemAt: Map<string, number>;
+  parts?: string[];
+}
+
+/** A merged query's output: its item's part of the merged command's, with the command's exit code and stderr. */
+function partOutput(m: MergedQuery, out: QueryOutput, part: number): QueryOutput {
+  m.parts ??= m.parse(out.stdout, out);
+  return { stdout: m.parts[part] ?? '', code: out.code, stderr: out.stderr };
+}
+
+function batches(requests: FactRequest<unknown>[]): Batches {
+  const byUser = new Map<string, FactQuery[]>();
+  const index = new Map<string, Map<string, number>>();
+  const slots: number[] = [];
+  const parts: number[] = [];
+  const merged: MergedQuery[] = [];
   for (const { queries } of requests) {
-    for (const q of Object.values(queries)) {
+    for (const name in queries) {
+      const q = queries[name];
       const user = q.runAs ?? 'root';
-      if (!byUser.has(user)) byUser.set(user, new Map());
-      byUser.get(user)!.set(q.key, q);
+      let keys = index.get(user);
+      if (!keys) {
+        index.set(user, (keys = new Map()));
+        byUser.set(user, []);
+      }
+      // A merged query's slot is its merged command's (known by the merge key, which no plain key starts with).
+      const key = q.merge ? `merge\0${q.merge.key}` : q.key;
+      let slot = keys.get(key);
+      if (slot === undefined) {
+        keys.set(key, (slot = keys.size));
+        byUser.get(user)!.push(q.merge ? newMerged(q.merge, merged) : q);
+      }
+      slots.push(slot);
+      parts.push(q.merge ? itemOf(byUser.get(user)![slot] as MergedQuery, q.merge.item) : -1);
     }
   }
-  return new Map([...byUser].map(([user, m]) => [user, [...m.values()]]));
+  // Its items all known: each merged command's script.
+  for (const m of merged) m.script = m.merge!.script(m.items);
+  return { byUser, slots, parts };
+}
+
+function newMerged(merge: FactMerge, all: MergedQuery[]): MergedQuery {
+  const m: MergedQuery = { key: merge.key, script: '', merge, items: [], itemAt: new Map(), parse: (stdout) => merge.split(stdout, m.items) };
+  all.push(m);
+  return m;
+}
+
+function itemOf(m: MergedQuery, item: string): number {
+  let at = m.itemAt.get(item);
+  if (at === undefined) {
+    m.itemAt.set(item, (at = m.items.length));
+    m.items.push(item);
+  }
+  return at;
+}
+
+/** The deduplicated queries of some requests, per run-as user: one batch script each. */
+export function factBatches(requests: FactRequest<unknown>[]): Map<string, FactQuery[]> {
+  return batches(requests).byUser;
 }
 
 export const newToken = (): string => randomBytes(6).toString('hex');
 
 export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
-  const byUser = factBatches(requests);
+  const { byUser, slots, parts } = batches(requests);
   const token = newToken();
-  /** Per run-as user: the raw output of each query key, then its parsed facts. */
-  const raw = new Map<string, Map<string, QueryOutput>>();
+  /** Per run-as user: the raw output of each query of its batch, then (as owners ask) its answer. */
+  const raw = new Map<string, { outputs: QueryOutput[]; answers: Answer[] }>();
   const failedUsers = new Map<string, string>();
   await Promise.all(
     [...byUser].map(async ([user, queries]) => {
       const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user });
-      const parts = splitBatch(res.stdout, queries, token);
-      if (parts.size < queries.length) {
+      const outputs = splitOutputs(res.stdout, queries.length, token);
+      if (outputs.length < queries.length) {
         const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
         if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
         failedUsers.set(user, why);
         return;
       }
-      raw.set(user, parts);
+      raw.set(user, { outputs, answers: new Array<Answer>(queries.length) });
     }),
   );
-  const parsed = new Map<string, Map<string, { value?: unknown; error?: string }>>();
-  const result: Gathered<R> = { facts: new Map(), unavailable: new Map(), failed: new Map() };
-  for (const { owner, queries } of requests) {
-    const facts: Facts = {};
+  const result: Gathered<R> = { facts: new Array<Facts | undefined>(requests.length), unavailable: new Map(), failed: new Map() };
+  let next = 0;
+  for (let i = 0; i < requests.length; i++) {
+    const { owner, queries } = requests[i];
+    let facts: Facts | undefined = {};
     for (const name in queries) {
       const q = queries[name];
+      const slot = slots[next++];
+      if (!facts) continue;
       const user = q.runAs ?? 'root';
       const failed = failedUsers.get(user);
       if (failed) {
         result.unavailable.set(owner, failed);
-        break;
+        facts = undefined;
+        continue;
       }
-      let byKey = parsed.get(user);
-      if (!byKey) parsed.set(user, (byKey = new Map()));
-      if (!byKey.has(q.key)) {
-        const out = raw.get(user)!.get(q.key)!;
-        byKey.set(q.key, queryFailure(transport.hostName, q, out));
-      }
-      const { value, error } = byKey.get(q.key)!;
+      const { outputs, answers } = raw.get(user)!;
+      const part = parts[next - 1];
+      const { value, error } =
+        part < 0 ? (answers[slot] ??= queryFailure(transport.hostName, q, outputs[slot])) : queryFailure(transport.hostName, q, partOutput(byUser.get(user)![slot] as MergedQuery, outputs[slot], part));
       if (error) {
         result.failed.set(owner, error);
-        break;
+        facts = undefined;
+        continue;
       }
       facts[name] = value;
     }
-    if (!result.unavailable.has(owner) && !result.failed.has(owner)) result.facts.set(owner, facts);
+    result.facts[i] = facts;
   }
   return result;
 }

@@ -107,6 +107,8 @@ interface Planned {
 const JOURNAL = Symbol('journal');
 const HOST_FACTS = Symbol('host facts');
 const hostFactsQuery = { key: 'host-facts', script: HOST_FACTS_SCRIPT, parse: parseHostFacts };
+const NO_REMOTE_DONE: readonly { kind: string; name: string; outcome: RemoteOutcome }[] = Object.freeze([]);
+const NO_TRIGGERS: readonly string[] = Object.freeze([]);
 const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
 const blockedBy = (b: { id: string; status: ResourceStatus; reason?: string }) => `requisite ${b.id} ${b.status}${b.reason && b.status !== 'skipped' ? `: ${b.reason}` : b.reason ? ` (${b.reason})` : ''}`;
 
@@ -236,14 +238,17 @@ export class HostRun {
       const why = failed.get(owner);
       if (why) throw new HostError(why, 'the query is converge\'s own: run `converge facts` on the host and report the error');
     }
+    // factRequests puts the journal's and the host facts' requests after the resources'.
     if (withJournal) {
-      this.pending = new Set(facts.get(JOURNAL)!.pending as string[]);
+      const journal = facts[resources.length]!;
+      this.pending = new Set(journal.pending as string[]);
       this.owedFromEarlier = new Set(this.pending);
-      this.applied = facts.get(JOURNAL)!.applied as AppliedRecord | undefined;
+      this.applied = journal.applied as AppliedRecord | undefined;
     }
-    if (withHostFacts && this.recompileIfFactsChanged(facts.get(HOST_FACTS)!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
+    if (withHostFacts && this.recompileIfFactsChanged(facts[requests.length - 1]!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
     const out = new Map<Resource, Planned>();
-    for (const r of resources) {
+    for (let i = 0; i < resources.length; i++) {
+      const r = resources[i];
       const missing = unavailable.get(r);
       if (missing) {
         out.set(r, { facts: {}, changes: [], error: { message: `cannot plan: ${missing}`, hint: 'a runas user must exist before its resources run: manage the user and require it' }, unavailable: true });
@@ -254,7 +259,7 @@ export class HostRun {
         out.set(r, { facts: {}, changes: [], error: { message: `cannot plan: ${why}`, hint: 'the query reads the host without changing it: run its script there by hand to see why it fails' } });
         continue;
       }
-      const f = facts.get(r)!;
+      const f = facts[i]!;
       try {
         out.set(r, { facts: f, changes: r.type.plan(r.spec, f, this.planContext(r)) });
       } catch (e) {
@@ -269,8 +274,7 @@ export class HostRun {
     const hint = extra.hint ?? (status === 'failed' ? `fix the cause named above on ${this.host.name}, or change the resource at ${r.where.file}:${r.where.line}, then run again` : undefined);
     const durationMs = Date.now() - started;
     // A pure reaction, or a resource that runs only on its onchanges (a migration), is the kind of change that triggered it.
-    const reaction = (!extra.changes?.length && extra.notified) || this.hasOnchanges(r);
-    const cls = changedStatus(status) ? (reaction ? this.triggerClass(r) : classify(r, this.applied)) : undefined;
+    const cls = changedStatus(status) ? ((!extra.changes?.length && extra.notified) || this.hasOnchanges(r) ? this.triggerClass(r) : classify(r, this.applied)) : undefined;
     this.results.set(r, { id: r.id, naturalId: r.naturalId, kind: r.kind, status, class: cls, reason, changes: [], durationMs, ...extra, hint });
     this.opts.remote?.settle(r, { status, reason });
     // Per resource of every host: its event is built only for a listener.
@@ -298,28 +302,27 @@ export class HostRun {
     let blocked: { id: string; status: ResourceStatus; reason?: string } | undefined;
     let anyChanged = false;
     let onchangesFired = false;
-    const fired: string[] = [];
-    const upstream = [
-      ...this.graph.upstream(r).map((e) => ({ kind: e.kind as string, name: e.from.id, outcome: { status: this.results.get(e.from)?.status } as Partial<RemoteOutcome> })),
-      ...(this.remoteDone.get(r) ?? []),
-    ];
-    for (const { kind, name, outcome } of upstream) {
-      const status = outcome.status;
-      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: name, status, reason: outcome.reason };
-      if (!changedStatus(status)) continue;
+    let fired: string[] | undefined;
+    // Local edges and other hosts' outcomes read in place: this runs for every resource of every host.
+    const see = (kind: string, name: string, status: ResourceStatus | undefined, reason?: string) => {
+      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: name, status, reason };
+      if (!changedStatus(status)) return;
       anyChanged = true;
-      if (kind === 'watch' || kind === 'onchanges') fired.push(name);
+      if (kind === 'watch' || kind === 'onchanges') (fired ??= []).push(name);
       if (kind === 'onchanges') onchangesFired = true;
-    }
+    };
+    for (const e of this.graph.upstream(r)) see(e.kind, e.from.id, this.results.get(e.from)?.status);
+    for (const u of this.remoteDone.get(r) ?? NO_REMOTE_DONE) see(u.kind, u.name, u.outcome.status, u.outcome.reason);
     const owed = this.owedFromEarlier.has(r.id);
-    const verb = this.opts.check ? 'would change' : 'changed';
+    // Most resources have no trigger: they share one empty list.
+    const triggers = fired || owed ? [fired && `${fired.join(', ')} ${this.opts.check ? 'would change' : 'changed'}`, owed && 'owed by an earlier run that did not finish it'].filter((t): t is string => !!t) : NO_TRIGGERS;
     return {
       blocked,
       anyChanged,
       /** onchanges present and nothing triggered it */
-      gated: this.hasOnchanges(r) && !owed && !onchangesFired,
+      gated: !owed && !onchangesFired && this.hasOnchanges(r),
       /** Why r must react, e.g. "conf changed", or none. */
-      triggers: [...(fired.length ? [`${fired.join(', ')} ${verb}`] : []), ...(owed ? ['owed by an earlier run that did not finish it'] : [])],
+      triggers,
     };
   }
 
@@ -333,11 +336,13 @@ export class HostRun {
       if (!this.opts.check && this.somethingToDo() && (await this.takeLock())?.waited) this.planned = await this.plan(order, true);
       this.savedPlan(order);
       const phase = this.opts.check ? 'planning' : 'applying';
-      for (const [done, r] of order.entries()) {
+      for (let done = 0; done < order.length; done++) {
+        const r = order[done];
         // Before, not after: a slow resource shows while it runs.
         if (this.opts.onEvent) this.event(phase, { done, total: order.length, resource: r.id });
         if (!this.results.has(r)) {
-          await this.awaitRemote(r, phase);
+          // Most resources wait for no other host: no promise to await for them.
+          if (this.opts.remote?.upstream(r).length) await this.awaitRemote(r, phase);
           if (this.opts.signal.aborted) this.record(r, 'skipped', 'not attempted: the run was interrupted', Date.now());
           else if (this.opts.check) this.checkOne(r);
           else await this.applyOne(r);
@@ -365,8 +370,7 @@ export class HostRun {
 
   /** Waits until the other hosts' resources r names are done (fleet/fleet-run.ts), and keeps how they ended. */
   private async awaitRemote(r: Resource, phase: HostPhase): Promise<void> {
-    const up = this.opts.remote?.upstream(r) ?? [];
-    if (!up.length) return;
+    const up = this.opts.remote!.upstream(r);
     this.event(phase, { resource: r.id, note: `waiting for ${up.map((u) => `${u.id} on ${u.host}`).join(', ')}` });
     const outcomes = await Promise.all(up.map((u) => this.opts.remote!.wait(u.host, u.id)));
     this.remoteDone.set(r, up.map((u, i) => ({ kind: u.kind, name: `${u.id} on ${u.host}`, outcome: outcomes[i] })));
@@ -432,7 +436,7 @@ export class HostRun {
   }
 
   /** r's changes applied and verified, then its reaction (restart ...): what to record. */
-  private async change(r: Resource, p: Planned, ctx: ApplyContext, triggers: string[]): Promise<ChangeOutcome> {
+  private async change(r: Resource, p: Planned, ctx: ApplyContext, triggers: readonly string[]): Promise<ChangeOutcome> {
     if (p.changes.length) {
       await r.type.apply(r.spec, p.changes, p.facts, ctx);
       const failure = await this.verify([r]);
@@ -446,7 +450,7 @@ export class HostRun {
   }
 
   /** r's change made in this host's turn of its rollout (alone: never merged into a package transaction). */
-  private async rolled(r: Resource, p: Planned, ctx: ApplyContext, triggers: string[], started: number): Promise<void> {
+  private async rolled(r: Resource, p: Planned, ctx: ApplyContext, triggers: readonly string[], started: number): Promise<void> {
     const o = await this.opts.rollout!.through(r, (script) => ctx.exec({ script }), () => this.change(r, p, ctx, triggers));
     // A restart made but not proven healthy is owed again: the next run makes it, in its turn, and puts the host back.
     if (o.status === 'failed' && r.type.onWatch && !this.pending.has(r.id)) {
@@ -468,7 +472,7 @@ export class HostRun {
     fresh.forEach((id) => this.pending.add(id));
   }
 
-  private async react(r: Resource, p: Planned, ctx: ApplyContext, triggers: string[]): Promise<string[]> {
+  private async react(r: Resource, p: Planned, ctx: ApplyContext, triggers: readonly string[]): Promise<string[]> {
     if (!triggers.length || !r.type.onWatch) return [];
     const did = await r.type.onWatch(r.spec, p.facts, p.changes, ctx);
     if (this.pending.delete(r.id)) await clearPending(this.transport, this.stateDir, r.id);

@@ -9,7 +9,7 @@
 // yet done, fleet-wide, always has everything it waits for).
 
 import { InputError, type Diagnostic } from '../core/diagnostics.js';
-import type { Graph } from '../graph/graph.js';
+import { withOrder, type Graph } from '../graph/graph.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
 import type { RemoteRequisite, Resource } from '../state/compile.js';
 
@@ -113,7 +113,7 @@ export function buildFleetGraph(members: FleetMember[], inventory: Inventory): F
   if (diagnostics.length) throw new InputError(diagnostics);
   const order = fleetOrder(members, edges);
   const graphs = new Map<string, Graph>();
-  for (const m of members) graphs.set(m.host.name, { ...m.graph, order: order.get(m.host.name)! });
+  for (const m of members) graphs.set(m.host.name, withOrder(m.graph, order.get(m.host.name)!));
   const up = new Map<string, RemoteEdge[]>();
   const key = (host: string, id: string) => `${host}\0${id}`;
   for (const e of edges) {

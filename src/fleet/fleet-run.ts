@@ -52,8 +52,14 @@ export class FleetOutcomes {
 
 /** One host's view of the fleet graph and outcomes, for its HostRun; map: how its own outcomes are announced. */
 export function remoteRequisites(graph: FleetGraph, outcomes: FleetOutcomes, host: string, map: (o: RemoteOutcome) => RemoteOutcome = (o) => o): RemoteRequisites {
+  // Asked several times per resource (waiting for it, whether onchanges gates it, whether a package group may take it): built once per resource.
+  const upstream = new Map<string, ReturnType<RemoteRequisites['upstream']>>();
   return {
-    upstream: (r) => graph.upstream(host, r.id).map((e) => ({ kind: e.kind, host: e.from.host, id: e.from.id })),
+    upstream: (r) => {
+      let up = upstream.get(r.id);
+      if (!up) upstream.set(r.id, (up = graph.upstream(host, r.id).map((e) => ({ kind: e.kind, host: e.from.host, id: e.from.id }))));
+      return up;
+    },
     wait: (h, id) => outcomes.wait(h, id),
     settle: (r, o) => outcomes.settle(host, r.id, map(o)),
   };

@@ -28,7 +28,8 @@ export interface Graph {
 export function buildGraph(resources: Resource[], dropped: ReadonlySet<string> = new Set()): Graph {
   const byId = new Map<string, Resource>();
   const index = new Map<Resource, number>();
-  for (const [i, r] of resources.entries()) {
+  for (let i = 0; i < resources.length; i++) {
+    const r = resources[i];
     byId.set(r.id, r);
     byId.set(r.naturalId, r);
     index.set(r, i);
@@ -81,10 +82,37 @@ export function buildGraph(resources: Resource[], dropped: ReadonlySet<string> =
       if (t) add(t, r, 'implicit');
     }
   }
-  const order = stableTopoSort(resources, edges, index);
-  const up = edgesBy(edges, 'to');
-  const down = edgesBy(edges, 'from');
-  return { order, edges, upstream: (r) => up.get(r) ?? [], downstream: (r) => down.get(r) ?? [] };
+  return new HostGraph(stableTopoSort(resources, edges, index), edges);
+}
+
+/** The same graph (edges and their lookups) in another order, e.g. the fleet's order of one host's resources. */
+export function withOrder(g: Graph, order: Resource[]): Graph {
+  return { order, edges: g.edges, upstream: (r) => g.upstream(r), downstream: (r) => g.downstream(r) };
+}
+
+const NO_EDGES: Edge[] = Object.freeze([]) as unknown as Edge[];
+
+/**
+ * A class, not closures returned by buildGraph: those would share its scope,
+ * and every host's graph would keep its lookup maps (by id, by index, the
+ * edges seen) for the whole run.
+ */
+class HostGraph implements Graph {
+  private readonly up: Map<Resource, Edge[]>;
+  private readonly down: Map<Resource, Edge[]>;
+  constructor(
+    readonly order: Resource[],
+    readonly edges: Edge[],
+  ) {
+    this.up = edgesBy(edges, 'to');
+    this.down = edgesBy(edges, 'from');
+  }
+  upstream(r: Resource): Edge[] {
+    return this.up.get(r) ?? NO_EDGES;
+  }
+  downstream(r: Resource): Edge[] {
+    return this.down.get(r) ?? NO_EDGES;
+  }
 }
 
 /**
@@ -129,6 +157,13 @@ function stableTopoSort(resources: Resource[], edges: Edge[], index: Map<Resourc
   return order;
 }
 
+/** Not `[a[i], a[j]] = [a[j], a[i]]`: unless optimized, that makes an array (and an iterator) per swap, in every host's graph. */
+function swap(a: number[], i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
 class MinHeap {
   private readonly a: number[] = [];
   get size(): number {
@@ -140,7 +175,7 @@ class MinHeap {
     for (let i = a.length - 1; i > 0; ) {
       const p = (i - 1) >> 1;
       if (a[p] <= a[i]) break;
-      [a[p], a[i]] = [a[i], a[p]];
+      swap(a, p, i);
       i = p;
     }
   }
@@ -157,7 +192,7 @@ class MinHeap {
         if (l < a.length && a[l] < a[m]) m = l;
         if (r < a.length && a[r] < a[m]) m = r;
         if (m === i) break;
-        [a[m], a[i]] = [a[i], a[m]];
+        swap(a, m, i);
         i = m;
       }
     }

@@ -3,16 +3,16 @@
 // atomicWriteScript: a temp file in the same directory, validated, then
 // renamed over the old file, so no reader ever sees half a file.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve as resolvePath, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
 import type { Change, CompileContext, FactQuery, ResourceType } from '../core/resource.js';
-import { shq } from '../core/shell.js';
+import { flat, shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
-import { keyValues, metadataChanges, metadataScript, pathImplicitAfter, STAT_SH, statOf, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
+import { eachKeyValue, metadataChanges, metadataScript, pathImplicitAfter, setStatField, STAT_SH, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;
@@ -23,7 +23,8 @@ export interface FileFacts extends PathStat {
   content?: Buffer;
 }
 
-export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+// One-shot: a Hash object per file of every host is a native object the garbage collector must finalize.
+export const sha256 = (data: string | Buffer): string => hash('sha256', data, 'hex');
 
 /**
  * What a file must hold: its hash and text check are computed once, since
@@ -58,14 +59,15 @@ export class SourceContent extends Content {
 /** The spec after resolve(): `source` read into its bytes (an internal field, not part of the schema). */
 export type ResolvedFileSpec = FileSpec & { sourceContent?: SourceContent };
 
-/** Inline content per spec object (specs are never changed once resolved). */
-const inlineContent = new WeakMap<ResolvedFileSpec, Content>();
+/** Inline content, kept on its spec: hidden (not enumerable, a symbol), so JSON, keys and copies never see it. */
+const INLINE = Symbol('inline content');
 
 /** What the file must hold, or undefined when the spec does not manage its content. */
-export function desiredContent(spec: ResolvedFileSpec): Content | undefined {
+export function desiredContent(spec: ResolvedFileSpec & { [INLINE]?: Content }): Content | undefined {
   if (spec.content === undefined) return spec.sourceContent;
-  let c = inlineContent.get(spec);
-  if (!c) inlineContent.set(spec, (c = new Content(spec.content)));
+  // Not a WeakMap: one entry per file of every host made the garbage collector's ephemeron table its largest cost.
+  let c = spec[INLINE];
+  if (!c) Object.defineProperty(spec, INLINE, { value: (c = new Content(spec.content)) });
   return c;
 }
 
@@ -100,16 +102,25 @@ const FILE_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH, FILE_SH]);
 
 /** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
 export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
-  return { key, script: `converge_file ${shq(path)} ${unlessSha256 ?? "''"}${fetchContent ? ' fetch' : ''}`, functions: FILE_FUNCTIONS, parse: parseFileFacts };
+  return { key, script: flat('converge_file ', shq(path), ' ', unlessSha256 ?? "''", fetchContent ? ' fetch' : ''), functions: FILE_FUNCTIONS, parse: parseFileFacts };
 }
 
 export function parseFileFacts(text: string): FileFacts {
-  const [head, b64] = text.split(/^content$/m);
-  const kv = keyValues(head);
-  const facts: FileFacts = statOf(kv);
-  if (kv.has('sha256')) facts.sha256 = kv.get('sha256');
-  if (b64 !== undefined) facts.content = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
+  const at = lineAt(text, 'content');
+  const facts: FileFacts = { type: 'absent' };
+  eachKeyValue(at < 0 ? text : text.slice(0, at), (key, value) => {
+    if (!setStatField(facts, key, value) && key === 'sha256') facts.sha256 = value;
+  });
+  if (at >= 0) facts.content = Buffer.from(text.slice(at + 'content'.length).replace(/\s+/g, ''), 'base64');
   return facts;
+}
+
+/** Where the first line that is exactly `line` starts, or -1 (found in place: a file's facts are parsed per file per host). */
+function lineAt(text: string, line: string): number {
+  for (let i = text.indexOf(line); i >= 0; i = text.indexOf(line, i + 1)) {
+    if ((i === 0 || text[i - 1] === '\n') && (i + line.length === text.length || text[i + line.length] === '\n')) return i;
+  }
+  return -1;
 }
 
 export const isText = (b: Buffer) => !b.includes(0) && Buffer.from(b.toString('utf8'), 'utf8').equals(b);
@@ -172,7 +183,7 @@ export const file: ResourceType<ResolvedFileSpec, { file: FileFacts }> = {
     const hash = want?.sha256;
     // Content is downloaded only to show a diff: never when it is secret or binary.
     const fetch = !!want && !ctx.sensitive && !spec.sensitive && want.isText;
-    return { file: fileFactQuery(`file:${spec.path}:${hash ?? ''}:${fetch}`, spec.path, hash, fetch) };
+    return { file: fileFactQuery(flat('file:', spec.path, ':', hash ?? '', fetch ? ':true' : ':false'), spec.path, hash, fetch) };
   },
 
   plan(spec, facts, ctx) {

@@ -12,6 +12,24 @@ const fact = (name: string) => planInput(group, name).facts.group;
 const ctx: PlanContext = { host: { name: 'h', sshPort: 22, loginUser: 'root' }, sensitive: false, statesDir: '/states' };
 const plan = (spec: GroupSpec, f: GroupFacts) => group.plan(spec, { group: f }, ctx);
 
+describe('one getent for all groups of a host', () => {
+  const q = (name: string) => group.facts({ name }, ctx).group;
+
+  it('asks for every group in one command and gives each its own line, or nothing', () => {
+    const merge = q('developers').merge!;
+    expect(merge.key).toBe(q('sudo').merge!.key);
+    expect(merge.script(['developers', 'sudo', 'gone'])).toBe('getent group developers sudo gone');
+    // getent prints what it finds in the order asked (exit 2: one is missing); each group reads its part as the query alone would have printed it.
+    const parts = merge.split('sudo:x:27:alice\ndevelopers:x:1000:\n', ['developers', 'sudo', 'gone']);
+    expect(parts).toEqual(['developers:x:1000:\n', 'sudo:x:27:alice\n', '']);
+    expect(parts.map((p) => q('x').parse(p, { stdout: p, code: 2, stderr: '' }))).toEqual([{ exists: true, gid: 1000 }, { exists: true, gid: 27 }, { exists: false }]);
+  });
+
+  it('sends, for one group alone, the very command it always did', () => {
+    expect(q('developers').script).toBe('getent group developers');
+  });
+});
+
 describe('group facts', () => {
   it('parses getent group output, and nothing as absent', () => {
     expect(fact('developers')).toEqual({ exists: true, gid: 1000 });

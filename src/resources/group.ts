@@ -4,6 +4,7 @@
 import type { ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { GroupSpec } from '../generated/index.js';
+import { getentMerge } from './lib/getent.js';
 
 export interface GroupFacts {
   exists: boolean;
@@ -22,11 +23,14 @@ function describe(spec: GroupSpec): string {
   return extra.length ? `${spec.name} (${extra.join(', ')})` : spec.name;
 }
 
+/** One getent for every group resource of a host. */
+const GROUPS = getentMerge('group');
+
 export const group: ResourceType<GroupSpec, { group: GroupFacts }> = {
   kind: 'group',
   id: (spec) => `group:${spec.name}`,
 
-  facts: (spec) => ({ group: { key: `group:${spec.name}`, script: `getent group ${shq(spec.name)}`, exitCodes: [0, 2], parse: parseGroupEntry } }),
+  facts: (spec) => ({ group: { key: `group:${spec.name}`, script: GROUPS.script([spec.name]), exitCodes: [0, 2], parse: parseGroupEntry, merge: { ...GROUPS, item: spec.name } } }),
 
   plan(spec, facts) {
     const g = facts.group;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { planInput } from '../../test/support/fixtures.js';
 import type { Change } from '../core/resource.js';
-import { applyScript, planService, service, unitName, watchAction, type UnitFacts } from './service.js';
+import { applyScript, parseUnitFacts, planService, service, splitUnitsFacts, unitName, watchAction, type UnitFacts } from './service.js';
 
 /** The unit fact of a scenario fixture, through the loader that refuses one captured from another fact script. */
 const fixture = (name: string): UnitFacts => planInput(service, name).facts.unit;
@@ -33,6 +33,35 @@ describe('unit names and ids', () => {
 
   it('comes after its package, its unit file and its drop-in directory', () => {
     expect(service.implicitAfter!({ name: 'nginx' })).toEqual(['package:nginx', 'file:/etc/systemd/system/nginx.service', 'directory:/etc/systemd/system/nginx.service.d']);
+  });
+});
+
+describe('one systemctl show for all units of a host', () => {
+  // As unitsFactScript prints for two units: systemctl's blocks (a blank line between), then each unit's own lines.
+  const shown = [
+    'LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=no\nFragmentPath=/lib/systemd/system/ssh.service\nDropInPaths=\n',
+    'LoadState=loaded\nActiveState=active\nUnitFileState=static\nNeedDaemonReload=no\nFragmentPath=/etc/systemd/system/fx.service\nDropInPaths=\n',
+  ].join('\n');
+  const own = 'ConvergeUnit=ssh.service\nConvergeDropIns=\nConvergeUnit=fx.service\nConvergeUnitFile=/etc/systemd/system/fx.service\nConvergeDropIns= /etc/systemd/system/fx.service.d/nice.conf\n';
+
+  it('gives each unit its block and its own lines', () => {
+    const [ssh, fx] = splitUnitsFacts(shown + own, ['ssh.service', 'fx.service']).map(parseUnitFacts);
+    expect(ssh).toEqual({ loadState: 'loaded', activeState: 'active', unitFileState: 'enabled', stale: false });
+    // The drop-in on disk is not among those systemd loaded: a daemon-reload is due for fx alone.
+    expect(fx).toEqual({ loadState: 'loaded', activeState: 'active', unitFileState: 'static', stale: true });
+  });
+
+  it('gives no unit a block when systemctl did not print one per unit (no systemd)', () => {
+    const parts = splitUnitsFacts(own, ['ssh.service', 'fx.service']);
+    expect(parts.map((p) => parseUnitFacts(p).loadState)).toEqual([undefined, undefined]);
+    expect(() => planService({ name: 'ssh', running: true }, parseUnitFacts(parts[0]))).toThrow(/systemctl show printed nothing/);
+  });
+
+  it('is one query per host: every service names the same merge, with its unit as the item', () => {
+    const q = (name: string) => service.facts({ name }, { host: { name: 'h', sshPort: 22, loginUser: 'root' }, statesDir: '/', sensitive: false }).unit;
+    expect(q('ssh').merge!.key).toBe(q('nginx').merge!.key);
+    expect(q('nginx').merge!.item).toBe('nginx.service');
+    expect(q('nginx').merge!.script(['a.service', 'b.service'])).toMatch(/^systemctl show a\.service b\.service -p /);
   });
 });
 

@@ -45,18 +45,37 @@ export function staleScript(unit: string): string {
 }
 
 /**
- * Read-only: the unit's load/active/unit-file state, and what parseUnitFacts
+ * Read-only, for several units at once: their load/active/unit-file states
+ * from ONE `systemctl show` (a D-Bus round trip, 15-70 ms, for all of a
+ * host's units rather than one each), then per unit what parseUnitFacts
  * needs to tell whether a daemon-reload is due (the same three checks as
- * staleScript, which apply runs at the time of a restart). One `systemctl
- * show` (a D-Bus round trip, 15-70 ms) rather than staleScript's three.
+ * staleScript, which apply runs at the time of a restart).
  */
-export function unitFactScript(unit: string): string {
-  const file = `${UNIT_DIR}/${unit}`;
+export function unitsFactScript(units: string[]): string {
+  const us = units.map(shq).join(' ');
   return [
-    `systemctl show ${shq(unit)} -p LoadState,ActiveState,UnitFileState,NeedDaemonReload,FragmentPath,DropInPaths`,
-    `[ -f ${shq(file)} ] && echo ConvergeUnitFile=${shq(file)}`,
-    `d=; for c in ${shq(file)}.d/*.conf; do [ -f "$c" ] && d="$d $c"; done; echo "ConvergeDropIns=$d"`,
+    `systemctl show ${us} -p LoadState,ActiveState,UnitFileState,NeedDaemonReload,FragmentPath,DropInPaths`,
+    `for u in ${us}; do`,
+    '  echo "ConvergeUnit=$u"',
+    `  f=${UNIT_DIR}/$u; [ -f "$f" ] && echo "ConvergeUnitFile=$f"`,
+    '  d=; for c in "$f".d/*.conf; do [ -f "$c" ] && d="$d $c"; done; echo "ConvergeDropIns=$d"',
+    'done',
   ].join('\n');
+}
+
+/**
+ * unitsFactScript's output cut per unit: systemctl's blocks (one per unit,
+ * in order, a blank line between) each with that unit's lines of the loop.
+ * When systemctl did not print one block per unit (no systemd), no unit gets
+ * any of it: each plans as "systemctl show printed nothing".
+ */
+export function splitUnitsFacts(text: string, units: string[]): string[] {
+  const at = text.startsWith('ConvergeUnit=') ? 0 : text.indexOf('\nConvergeUnit=');
+  const loop = at < 0 ? text.length : at === 0 ? 0 : at + 1;
+  const shown = text.slice(0, loop).trim();
+  const blocks = shown ? shown.split(/\n\n+/) : [];
+  const own = text.slice(loop).split(/^(?=ConvergeUnit=)/m);
+  return units.map((_, i) => `${blocks.length === units.length ? `${blocks[i]}\n` : ''}${own[i] ?? ''}`);
 }
 
 export function parseUnitFacts(text: string): UnitFacts {
@@ -150,6 +169,8 @@ export function watchAction(spec: ServiceSpec, f: UnitFacts, applied: Change[]):
   return spec.reload ? 'reload-or-restart' : 'restart';
 }
 
+const UNITS_MERGE = { key: 'systemd-units', script: unitsFactScript, split: splitUnitsFacts };
+
 export const service: ResourceType<ServiceSpec, { unit: UnitFacts }> = {
   kind: 'service',
   id: (spec) => `service:${unitName(spec.name).replace(/\.service$/, '')}`,
@@ -163,7 +184,7 @@ export const service: ResourceType<ServiceSpec, { unit: UnitFacts }> = {
 
   facts: (spec) => {
     const unit = unitName(spec.name);
-    return { unit: { key: `systemd-unit:${unit}`, script: unitFactScript(unit), parse: parseUnitFacts } };
+    return { unit: { key: `systemd-unit:${unit}`, script: unitsFactScript([unit]), parse: parseUnitFacts, merge: { ...UNITS_MERGE, item: unit } } };
   },
 
   plan: (spec, facts) => planService(spec, facts.unit),

@@ -268,10 +268,24 @@ class ResolveContext implements CompileContext {
   }
 }
 
-/** Render, check and resolve one entry for some vars; readAllVars: its resolve read more than the entry's templates name. */
-function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, where: (...path: (string | number)[]) => Where): { items: CompiledItem[]; readAllVars: boolean } {
-  const { src, rawId, body } = entry;
+/** What an entry is, whatever the host: worked out once per entry body, not per host. */
+interface EntryShape {
+  kind: string;
+  type: ResourceType;
+  /** The schema check's path prefix and key. */
+  base: string[];
+  schemaKey: string;
+  hasRequisites: boolean;
+}
 
+const shapes = new WeakMap<object, EntryShape>();
+
+/** The entry's one resource type; an input error (raised for each host, naming it) when it has none or several. */
+function entryShape(entry: RawEntry, where: (...path: (string | number)[]) => Where): EntryShape {
+  const { rawId, body } = entry;
+  let shape = shapes.get(body);
+  // One body may stand under two ids (a YAML alias): the path names the id.
+  if (shape && shape.base[1] === rawId) return shape;
   const kinds = Object.keys(body).filter((k) => !META.has(k));
   const unknown = kinds.filter((k) => !(k in resourceTypes));
   if (unknown.length) {
@@ -285,9 +299,17 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
     );
   }
   const kind = kinds[0];
-  const type = resourceTypes[kind];
-  const base = ['resources', rawId, kind];
-  const schemaKey = `resources/${kind}.schema.json`;
+  shape = { kind, type: resourceTypes[kind], base: ['resources', rawId, kind], schemaKey: `resources/${kind}.schema.json`, hasRequisites: ALL_REQUISITES.some((r) => body[r] !== undefined) };
+  shapes.set(body, shape);
+  return shape;
+}
+
+const NONE_NAMED = Object.freeze({ requisites: NO_REQUISITES, remote: NO_REMOTE });
+
+/** Render, check and resolve one entry for some vars; readAllVars: its resolve read more than the entry's templates name. */
+function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, where: (...path: (string | number)[]) => Where): { items: CompiledItem[]; readAllVars: boolean } {
+  const { src, rawId, body } = entry;
+  const { kind, type, base, schemaKey, hasRequisites } = entryShape(entry, where);
 
   // when: false (a YAML boolean) is as false as "{{ false }}".
   if (body.when !== undefined && !(typeof body.when === 'string' ? templates.renderString(body.when, vars, () => where('when')) : body.when)) return { items: [], readAllVars: false };
@@ -299,19 +321,18 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
     list = rendered;
   }
   let readAllVars = false;
+  const whereSpec = () => where(kind);
   const items = list.map((item): CompiledItem => {
     const v = body.for_each !== undefined ? { ...vars, item } : vars;
-    const id = String(templates.renderString(rawId, v, () => where()));
-    const spec = templates.renderValue(body[kind], v, () => where(kind));
+    const id = String(templates.renderString(rawId, v, where));
+    const spec = templates.renderValue(body[kind], v, whereSpec);
     const bad = schemaDiagnostics(schemaKey, spec, src, base);
     if (bad.length) throw new InputError(bad.map((d) => ({ ...d, where: { ...d.where, host: where().host } })));
-    const { requisites, remote } = ALL_REQUISITES.some((r) => body[r] !== undefined)
-      ? requisitesOf((r) => asList(templates.renderValue(body[r], v, () => where(r))), where)
-      : { requisites: NO_REQUISITES, remote: NO_REMOTE };
+    const { requisites, remote } = hasRequisites ? requisitesOf((r) => asList(templates.renderValue(body[r], v, () => where(r))), where) : NONE_NAMED;
     const rolling = body.rolling === undefined ? undefined : rollingOf(templates.renderValue(body.rolling, v, () => where('rolling')), src, ['resources', rawId, 'rolling'], where);
     let resolved = spec;
     if (type.resolve) {
-      const ctx = new ResolveContext(templates.statesDir, v, templates, () => where(kind));
+      const ctx = new ResolveContext(templates.statesDir, v, templates, whereSpec);
       resolved = type.resolve(spec, ctx);
       readAllVars ||= ctx.readAllVars;
     }

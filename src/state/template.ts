@@ -188,7 +188,15 @@ export class Templates {
     if (typeof value === 'string') return this.renderString(value, vars, where);
     if (Array.isArray(value)) return value.map((v) => this.renderValue(v, vars, where));
     if (value && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.renderValue(v, vars, where)]));
+      // A loop, not fromEntries(entries().map()): two arrays per key of every spec of every host.
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(value)) {
+        const v = this.renderValue((value as Record<string, unknown>)[k], vars, where);
+        // A key "__proto__" stays a key, as fromEntries made it, and never sets the prototype.
+        if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+        else out[k] = v;
+      }
+      return out;
     }
     return value;
   }

@@ -37,8 +37,8 @@ describe('fact batching', () => {
       { owner: 'unparsable', queries: { j: refused } },
     ]);
     expect(failed.get('broken')).toBe('on web-1, fact query ufw failed (exit 1): ufw: command failed');
-    expect(facts.has('broken')).toBe(false);
-    expect(facts.get('absent')).toEqual({ g: '2:' });
+    expect(facts[0]).toBeUndefined();
+    expect(facts[1]).toEqual({ g: '2:' });
     expect(failed.get('unparsable')).toMatch(/^on web-1, fact query json gave output its parser refused: /);
   });
 
@@ -58,10 +58,27 @@ describe('fact batching', () => {
     ]);
     expect(t.execCount).toBe(2);
     expect(t.scripts[0].match(/echo listing/g)).toHaveLength(1);
-    expect(facts.get('r1')).toEqual({ pkgs: 'listing\n', x: 'x\n' });
+    expect(facts[0]).toEqual({ pkgs: 'listing\n', x: 'x\n' });
     expect(t.scripts[0]).not.toContain('2>/dev/null');
-    expect(facts.get('r2')).toEqual({ pkgs: 'listing\n' });
-    expect(facts.get('r3')).toEqual({ pg: 'pg\n' });
+    expect(facts[1]).toEqual({ pkgs: 'listing\n' });
+    expect(facts[2]).toEqual({ pg: 'pg\n' });
+  });
+
+  it('runs the queries of one merge as one command for all their items, each parsed from its own part', async () => {
+    const t = new FakeTransport('h', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
+    // One line per item: `echo a b` answers for every item at once.
+    const merge = { key: 'echo-all', script: (items: string[]) => `for i in ${items.join(' ')}; do echo "item=$i"; done`, split: (out: string) => out.split('\n').slice(0, -1) };
+    const item = (name: string): FactQuery => ({ key: `item:${name}`, script: merge.script([name]), parse: (s) => s, merge: { ...merge, item: name } });
+    const { facts } = await gatherFacts(t, [
+      { owner: 'a', queries: { x: item('a') } },
+      { owner: 'plain', queries: { p: q('p', 'echo plain') } },
+      { owner: 'b', queries: { x: item('b') } },
+      { owner: 'a-again', queries: { x: item('a') } },
+    ]);
+    expect(t.execCount).toBe(1);
+    expect(t.scripts[0].match(/for i in/g)).toHaveLength(1);
+    expect(t.scripts[0]).toContain('for i in a b; do');
+    expect(facts).toEqual([{ x: 'item=a' }, { p: 'plain\n' }, { x: 'item=b' }, { x: 'item=a' }]);
   });
 
   it('marks facts of a runas user that cannot be reached as unavailable, not the whole host', async () => {
@@ -72,7 +89,7 @@ describe('fact batching', () => {
       { owner: 'root-side', queries: { a: q('a', 'echo a') } },
       { owner: 'app-side', queries: { b: q('b', 'echo b', 'app') } },
     ]);
-    expect(facts.get('root-side')).toEqual({ a: 'a\n' });
+    expect(facts[0]).toEqual({ a: 'a\n' });
     expect(unavailable.get('app-side')).toMatch(/reading facts as app failed \(exit 1\): su: user app does not exist/);
   });
 

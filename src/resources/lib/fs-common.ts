@@ -3,7 +3,7 @@
 // edges to managed parent directories and owners.
 
 import type { Change, FactQuery } from '../../core/resource.js';
-import { shq } from '../../core/shell.js';
+import { flat, shq } from '../../core/shell.js';
 
 export interface PathStat {
   type: 'absent' | 'file' | 'directory' | 'link' | 'other';
@@ -22,9 +22,12 @@ export function statScript(path: string): string {
 /** sh function `converge_stat PATH`: statScript, for fact queries (see FactQuery.functions). */
 export const STAT_SH = `converge_stat() {\n${statWordScript('"$1"')}\n}`;
 
+/** One list for every stat query: a batch defines each function once, whatever the number of paths. */
+const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
+
 /** The fact query of a path's stat (parseStat reads it). */
 export function statQuery(path: string): FactQuery<PathStat> {
-  return { key: `stat:${path}`, script: `converge_stat ${shq(path)}`, functions: [STAT_SH], parse: parseStat };
+  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, parse: parseStat };
 }
 
 /** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
@@ -40,35 +43,53 @@ export function statWordScript(p: string): string {
   ].join('\n');
 }
 
-/** Parse the key=value lines of statScript (and any others) into a map. */
-export function keyValues(text: string): Map<string, string> {
-  const m = new Map<string, string>();
+/** Calls fn with each key=value line's key and value, in order. */
+export function eachKeyValue(text: string, fn: (key: string, value: string) => void): void {
   // By index, not split('\n'): every resource of every host is parsed here, and a split makes an array and a string per line.
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const i = text.indexOf('=', start);
-    if (i > start && i < end) {
-      const key = text.slice(start, i);
-      if (!m.has(key)) m.set(key, text.slice(i + 1, end));
-    }
+    if (i > start && i < end) fn(text.slice(start, i), text.slice(i + 1, end));
     start = end + 1;
   }
+}
+
+/** Parse the key=value lines of statScript (and any others) into a map; a key's first line counts. */
+export function keyValues(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  eachKeyValue(text, (key, value) => {
+    if (!m.has(key)) m.set(key, value);
+  });
   return m;
 }
 
-export function parseStat(text: string): PathStat {
-  return statOf(keyValues(text));
+/** Sets the field of one statScript line on st; false when key is none of them. */
+export function setStatField(st: PathStat, key: string, value: string): boolean {
+  switch (key) {
+    case 'type':
+      st.type = value as PathStat['type'];
+      return true;
+    case 'owner':
+      st.owner = value;
+      return true;
+    case 'group':
+      st.group = value;
+      return true;
+    case 'mode':
+      st.mode = parseInt(value, 8);
+      return true;
+    case 'size':
+      st.size = Number(value);
+      return true;
+  }
+  return false;
 }
 
-/** parseStat on lines already split into key=value (for parsers that read more keys from the same lines). */
-export function statOf(kv: Map<string, string>): PathStat {
-  const type = (kv.get('type') ?? 'absent') as PathStat['type'];
-  const st: PathStat = { type };
-  if (kv.has('owner')) st.owner = kv.get('owner');
-  if (kv.has('group')) st.group = kv.get('group');
-  if (kv.has('mode')) st.mode = parseInt(kv.get('mode')!, 8);
-  if (kv.has('size')) st.size = Number(kv.get('size'));
+/** statScript's output, read straight into its fields (no map between: every path of every host is parsed here). */
+export function parseStat(text: string): PathStat {
+  const st: PathStat = { type: 'absent' };
+  eachKeyValue(text, (key, value) => setStatField(st, key, value));
   return st;
 }
 
