@@ -68,6 +68,11 @@ describe('states/ with inventories/demo.yaml', () => {
       expect(spec(rs, 'sshd-crypto-and-limits').settings).toMatchObject({ MaxAuthTries: 3, AllowTcpForwarding: false, Banner: '/etc/issue.net' });
       expect(ids(rs)).toEqual(expect.arrayContaining(['fail2ban-service', 'issue', 'issue-net', 'no-core-dumps', 'postfix-banner', 'needrestart', 'security-updates-first-converge', 'sysctl-net-net.ipv4.tcp_syncookies']));
       expect(ids(rs).filter((id) => id.startsWith('sysctl-kernel-') || id.startsWith('auditd'))).toEqual([]);
+      // Forwarding off first: changing it resets net.ipv4.conf.all.accept_redirects.
+      expect(spec(rs, 'sysctl-net-ip-forward')).toEqual({ name: 'net.ipv4.ip_forward', value: 0 });
+      expect(rs.get('sysctl-net-net.ipv4.conf.all.accept_redirects')!.requisites.require).toEqual(['sysctl-net-ip-forward']);
+      expect(ids(rs).indexOf('sysctl-net-ip-forward')).toBeLessThan(ids(rs).indexOf('sysctl-net-net.ipv4.conf.all.accept_redirects'));
+      expect(spec(rs, 'blocked-kernel-modules').content).toContain('install dccp /bin/true\n');
       expect(spec(rs, 'security-upgrades').blacklist).toContain('salt-.*');
       // The monitoring agents are off by default.
       expect(ids(rs).filter((id) => id.startsWith('newrelic'))).toEqual([]);
