@@ -73,6 +73,10 @@ describe('states/ with inventories/demo.yaml', () => {
       expect(rs.get('sysctl-net-net.ipv4.conf.all.accept_redirects')!.requisites.require).toEqual(['sysctl-net-ip-forward']);
       expect(ids(rs).indexOf('sysctl-net-ip-forward')).toBeLessThan(ids(rs).indexOf('sysctl-net-net.ipv4.conf.all.accept_redirects'));
       expect(spec(rs, 'blocked-kernel-modules').content).toContain('install dccp /bin/true\n');
+      // Login shells: no core dumps, idle interactive shells end (readonly TMOUT, set once per shell).
+      expect(spec(rs, 'login-shell-limits').content).toBe(
+        '# Managed by converge (states/hardening/system.yaml).\nulimit -c 0 2>/dev/null\nif [ "${TMOUT:-}" != 900 ]; then\n  readonly TMOUT=900\n  export TMOUT\nfi\n',
+      );
       expect(spec(rs, 'security-upgrades').blacklist).toContain('salt-.*');
       // The monitoring agents are off by default.
       expect(ids(rs).filter((id) => id.startsWith('newrelic'))).toEqual([]);
@@ -147,6 +151,12 @@ describe('states/ with inventories/demo.yaml', () => {
     expect(spec(db2, 'standby')).toMatchObject({ primary_host: 'db-1', user: 'replicator' });
     expect(db2.get('standby')!.remote.map((r) => `${r.kind} ${r.role}:${r.id}`)).toEqual(['require db:replication-role', 'require db:db-hba-replication', 'require db:postgresql-settings', 'require db:firewall']);
     expect(ids(host('db-1'))).toEqual(expect.arrayContaining(['db-role', 'db-database', 'replication-role', 'db-hba-replication']));
+  });
+
+  it('disables redis CONFIG (hardening) and restarts redis when that changes', () => {
+    const q = host('queue-1');
+    expect(spec(q, 'redis-no-config-command')).toMatchObject({ path: '/etc/redis/redis.conf', line: 'rename-command CONFIG ""' });
+    expect(q.get('redis-service')!.requisites.watch).toContain('redis-no-config-command');
   });
 
   it('forwards syslog to the collector on queue-1', () => {
