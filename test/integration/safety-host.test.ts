@@ -93,7 +93,8 @@ describe('safety promises on one host', () => {
     expect(rs.sudoers.reason).toMatch(/^writing \/etc\/sudoers\.d\/safety failed \(exit 3\): validate failed, old file kept: .*syntax error/);
     expect(rs.app).toMatchObject({ status: 'skipped', reason: 'requisite sudoers failed' });
     expect(rs.after).toMatchObject({ status: 'skipped', reason: 'requisite sudoers failed' });
-    expect(await sh('cat /etc/sudoers.d/safety; ls -A /etc/sudoers.d')).toBe(`${good}README\nsafety\n`);
+    // The old file, and no temporary one beside it (the image's own drop-ins, README and converge-deploy, stay).
+    expect(await sh('cat /etc/sudoers.d/safety; ls -A /etc/sudoers.d')).toBe(`${good}README\nconverge-deploy\nsafety\n`);
     expect(await sh('test -e /srv/safety/after-sudoers || echo absent')).toBe('absent\n');
     expect(await unit('safety-app')).toBe(before);
 
