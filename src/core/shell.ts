@@ -46,3 +46,11 @@ export const PROGRESS_PREFIX = 'converge-progress: ';
 export function flat(...parts: string[]): string {
   return parts.join('');
 }
+
+/**
+ * sh for a wait that gives up after `seconds`: `start` sets the deadline
+ * ($end), `ahead` is a test that holds while it has not passed.
+ */
+export function deadline(seconds: number): { start: string; ahead: string } {
+  return { start: `end=$(( $(date +%s) + ${Math.floor(seconds)} ))`, ahead: '[ "$(date +%s)" -lt "$end" ]' };
+}

@@ -10,7 +10,7 @@ import type { LastConverged, ResourceResult, ResourceStatus } from '../core/resu
 import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
-import { describeExit, type ExecResult, type Held, type Transport } from '../transport/transport.js';
+import { describeExit, outputTail, type ExecResult, type Held, type Transport } from '../transport/transport.js';
 import { classify, lastConverged, nextRecord, reactionClass, recordQuery, runOrigin, writeRecord, type AppliedRecord, type RunOrigin } from './applied-record.js';
 import { gatherFacts, type FactRequest } from './facts.js';
 import { sameFacts } from './facts-cache.js';
@@ -187,7 +187,7 @@ export class HostRun {
       run: async (cmd, purpose) => {
         const res = await exec(cmd);
         if (res.code !== 0) {
-          const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
+          const detail = outputTail(res, 4);
           throw new HostError(`${purpose} failed (${describeExit(res)})${detail ? `: ${detail}` : ''}`, `fix what the output names on ${this.host.name} (or in this resource's state), then run again; --check shows what is left to do`);
         }
         return res;

@@ -6,6 +6,7 @@
 // yet serving. `show stat` is CSV: field 1 the backend, 2 the server, 5 its
 // current sessions, 18 its status (UP, UP 1/3, DOWN, MAINT, DRAIN, no check).
 
+import { deadline } from '../core/shell.js';
 import { quote } from '../transport/transport.js';
 
 export interface PoolServer {
@@ -32,12 +33,13 @@ function prelude(s: PoolServer): string {
  * maintenance. Prints "open N" when sessions were still open at the timeout.
  */
 export function outOfPoolScript(s: PoolServer, drainTimeout: number): string {
+  const d = deadline(drainTimeout);
   return [
     prelude(s),
     'state drain',
-    `end=$(( $(date +%s) + ${Math.floor(drainTimeout)} ))`,
+    d.start,
     'while n=$(rows | awk -F, \'{ t += $5 } END { print t + 0 }\'); [ "$n" -gt 0 ]; do',
-    '  [ "$(date +%s)" -lt "$end" ] || { echo "open $n"; break; }',
+    `  ${d.ahead} || { echo "open $n"; break; }`,
     '  sleep 0.2',
     'done',
     'state maint',
@@ -46,12 +48,13 @@ export function outOfPoolScript(s: PoolServer, drainTimeout: number): string {
 
 /** Ready, then wait up to upTimeout seconds until every backend's health check says UP. */
 export function backInPoolScript(s: PoolServer, upTimeout: number): string {
+  const d = deadline(upTimeout);
   return [
     prelude(s),
     'state ready',
-    `end=$(( $(date +%s) + ${Math.floor(upTimeout)} ))`,
+    d.start,
     'until [ -z "$(rows | awk -F, \'$18 !~ /^(UP|no check)/\')" ]; do',
-    `  [ "$(date +%s)" -lt "$end" ] || { echo "haproxy's health check does not see it UP after ${Math.floor(upTimeout)} s: $(rows | awk -F, '{ printf "%s/%s %s; ", $1, $2, $18 }')" >&2; exit 4; }`,
+    `  ${d.ahead} || { echo "haproxy's health check does not see it UP after ${Math.floor(upTimeout)} s: $(rows | awk -F, '{ printf "%s/%s %s; ", $1, $2, $18 }')" >&2; exit 4; }`,
     '  sleep 0.5',
     'done',
   ].join('\n');

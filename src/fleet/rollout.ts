@@ -9,12 +9,13 @@
 // The hosts still run side by side: only the rolled step waits for its turn.
 
 import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
+import { deadline } from '../core/shell.js';
 import type { Rolling } from '../generated/rolling.js';
 import type { ChangeOutcome, Rollout } from '../engine/host-run.js';
 import type { Connect, PreparedHost } from '../engine/run.js';
 import type { Host, Inventory } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
-import { describeExit, quote, type ExecResult, type Transport } from '../transport/transport.js';
+import { describeExit, outputTail, quote, type ExecResult, type Transport } from '../transport/transport.js';
 import { backInPoolScript, openSessions, outOfPoolScript, type PoolServer } from './haproxy-runtime.js';
 
 const DEFAULTS = { socket: '/run/haproxy/admin.sock', drainTimeout: 60, healthTimeout: 60, interval: 1 };
@@ -46,10 +47,11 @@ class Turns {
 
 /** The health check: cmd tried every interval until it passes or timeout seconds are up; its last output on failure. */
 export function healthScript(cmd: string, timeout: number, interval: number): string {
+  const d = deadline(timeout);
   return [
-    `end=$(( $(date +%s) + ${Math.floor(timeout)} ))`,
+    d.start,
     `until out=$(sh -c ${quote(cmd)} 2>&1); do`,
-    `  [ "$(date +%s)" -lt "$end" ] || { printf '%s\\n' "$out" | tail -n 3 >&2; exit 1; }`,
+    `  ${d.ahead} || { printf '%s\\n' "$out" | tail -n 3 >&2; exit 1; }`,
     `  sleep ${interval}`,
     'done',
   ].join('\n');
@@ -59,10 +61,6 @@ export function healthScript(cmd: string, timeout: number, interval: number): st
 export function slotsFor(serial: Rolling['serial'], members: number): number {
   if (typeof serial === 'string') return Math.max(1, Math.floor((Number(serial.slice(0, -1)) * members) / 100));
   return Math.max(1, serial ?? 1);
-}
-
-function output(r: ExecResult): string {
-  return (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' / ');
 }
 
 /**
@@ -133,7 +131,7 @@ export class Rollouts {
         } catch (e) {
           throw new HostError(`${what} on ${h.name}: ${errorMessage(e)}`, `the balancer must be reachable from the controller as any host is (converge facts ${h.name})`);
         }
-        if (res.code !== 0) throw new HostError(`${what} on ${h.name} failed (${describeExit(res)}): ${output(res)}`, 'check haproxy on the balancer (its admin socket, the backend and server names) and the rolling option');
+        if (res.code !== 0) throw new HostError(`${what} on ${h.name} failed (${describeExit(res)}): ${outputTail(res, 3)}`, 'check haproxy on the balancer (its admin socket, the backend and server names) and the rolling option');
         return res;
       }),
     );
@@ -194,7 +192,7 @@ export class Rollouts {
       if (res.code !== 0) {
         return {
           status: 'failed',
-          reason: `${outcome.reason}; then its health check failed for ${health.timeout ?? DEFAULTS.healthTimeout} s (${output(res) || describeExit(res)})${left}`,
+          reason: `${outcome.reason}; then its health check failed for ${health.timeout ?? DEFAULTS.healthTimeout} s (${outputTail(res, 3) || describeExit(res)})${left}`,
           extra: { ...outcome.extra, hint: `fix what the health check names on ${hostName} and run again: the owed restart is made then, and the host put back in the pool once healthy` },
         };
       }

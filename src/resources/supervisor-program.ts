@@ -14,6 +14,7 @@ import { HostError, InputError } from '../core/diagnostics.js';
 import type { ApplyContext, Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
+import { outputTail } from '../transport/transport.js';
 import type { FileFacts } from './file.js';
 import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './lib/managed-file.js';
 
@@ -158,7 +159,7 @@ function waitRunningScript(spec: SupervisorProgramSpec): string {
 async function runAndWait(spec: SupervisorProgramSpec, script: string, ctx: ApplyContext): Promise<void> {
   const res = await ctx.exec({ script });
   if (res.code === 0) return;
-  const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-3).join(' / ');
+  const detail = outputTail(res, 3);
   const name = spec.name;
   const hints: Record<number, [string, string]> = {
     127: ['supervisorctl not found', 'install supervisor (package supervisor), or set supervisorctl to its path'],

@@ -62,6 +62,11 @@ export function describeExit(r: ExecResult): string {
   return sig ? `exit ${r.code} (killed by ${sig})` : `exit ${r.code}`;
 }
 
+/** The last lines a command printed (stderr, else stdout) on one line, for error messages. */
+export function outputTail(r: ExecResult, lines: number): string {
+  return (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-lines).join(' / ');
+}
+
 /** A command kept running on the host until released (or until the connection dies). */
 export interface Held {
   /** The first line the command printed. */

@@ -13,6 +13,7 @@ import { HostError } from '../../core/diagnostics.js';
 import type { ApplyContext } from '../../core/resource.js';
 import { REDACTED } from '../../core/sensitive.js';
 import { shq } from '../../core/shell.js';
+import { outputTail } from '../../transport/transport.js';
 
 export const PG_USER = 'postgres';
 
@@ -78,7 +79,7 @@ export async function runSql(ctx: ApplyContext, sql: string, purpose: string, se
   const env = secret ? `PGOPTIONS=${shq(QUIET_SESSION)} ` : '';
   const res = await ctx.exec({ script: `cd / && ${env}${PSQL}`, stdin: sql, runAs: PG_USER });
   if (res.code === 0) return res.stdout;
-  let detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-4).join(' / ');
+  let detail = outputTail(res, 4);
   if (secret) detail = detail.split(secret).join(REDACTED);
   throw new HostError(`${purpose} failed (psql exit ${res.code})${detail ? `: ${detail}` : ''}`);
 }
