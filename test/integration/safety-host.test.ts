@@ -113,7 +113,7 @@ describe('safety promises on one host', () => {
       expect(us.dev.status).toBe('failed');
       expect(us.dev.reason).toMatch(/^writing \/etc\/sudoers\.d\/converge-safety-dev failed \(exit 3\): validate failed, old file kept/);
       expect(us['dev-marker'].status).toBe('skipped');
-      expect(await sh('cat /etc/sudoers.d/converge-safety-dev; ls -A /etc/sudoers.d')).toBe('# edited by hand\nREADME\nconverge-safety-dev\nsafety\n');
+      expect(await sh('cat /etc/sudoers.d/converge-safety-dev; ls -A /etc/sudoers.d')).toBe('# edited by hand\nREADME\nconverge-deploy\nconverge-safety-dev\nsafety\n');
     } finally {
       await sh('rm -f /usr/local/sbin/visudo');
     }
