@@ -1,5 +1,6 @@
 // validate, show and graph: everything converge knows without connecting.
 
+import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { toDot, toMermaid, why, type Graph, type Statuses } from '../graph/graph.js';
 import { instance } from '@viz-js/viz';
@@ -15,7 +16,9 @@ import { loadContext, oneHost, type CommonArgs } from './context.js';
  * Validate runs where production secrets are not (a pull request's CI): a
  * secret this environment cannot supply stands in as a placeholder, so every
  * template, schema and requisite that uses it is still checked, and is listed
- * as a note. show, highstate, apply and --check still need every secret.
+ * as a note. So does a file that lookup('file') reads and a setup step
+ * makes (the demo's test key). show, highstate, apply and --check still need
+ * every secret and file.
  */
 /** What converge knows without connecting: the facts the last run (or `converge facts`) kept. */
 const keptFacts = () => {
@@ -35,9 +38,11 @@ export function validateCommand(args: CommonArgs): number {
     }
   };
   const loaded = attempt(() => ctx.tree.loadAll());
-  const prepared = attempt(() => prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, undefined, keptFacts()));
+  // Files read by lookup('file') that are not there (one a setup step makes): placeholders, listed as notes.
+  const missingFiles = new Set<string>();
+  const prepared = attempt(() => prepareHosts(ctx.inventory, ctx.tree, ctx.hosts, undefined, keptFacts(), missingFiles));
   // Requisites on other hosts: names resolved on those hosts (compiled too when not targeted), no cycle across hosts.
-  const fleet = prepared instanceof InputError ? undefined : attempt(() => fleetGraphOf(ctx, prepared));
+  const fleet = prepared instanceof InputError ? undefined : attempt(() => fleetGraphOf(ctx, prepared, missingFiles));
   const rolled = prepared instanceof InputError ? undefined : attempt(() => rolledResources(prepared, ctx.inventory));
   const errors = [loaded, prepared, fleet, rolled].filter((r): r is InputError => r instanceof InputError);
   if (errors.length || prepared instanceof InputError || fleet instanceof InputError) throw new InputError(errors.flatMap((e) => e.diagnostics));
@@ -47,14 +52,18 @@ export function validateCommand(args: CommonArgs): number {
   for (const m of ctx.inventory.missingSecrets) {
     process.stdout.write(`note: secret ${m.name} (${m.where.file}:${m.where.line ?? '?'}): ${m.why} here; validated with a placeholder. show, highstate and --check need it: ${m.hint}\n`);
   }
+  for (const path of [...missingFiles].sort()) {
+    const full = relative(process.cwd(), join(ctx.tree.dir, path));
+    process.stdout.write(`note: lookup('file', '${path}'): ${full} does not exist here; validated with a placeholder. show, highstate and --check need it: create it (or the setup step that makes it) before running converge\n`);
+  }
   return 0;
 }
 
 /** The fleet graph of the prepared hosts and the hosts they name; undefined when none names another host. */
-function fleetGraphOf(ctx: ReturnType<typeof loadContext>, prepared: PreparedHost[]): FleetGraph | undefined {
+function fleetGraphOf(ctx: ReturnType<typeof loadContext>, prepared: PreparedHost[], missingFiles?: Set<string>): FleetGraph | undefined {
   const besides = namedHostsBesides(prepared, ctx.inventory, []);
   if (!besides) return undefined;
-  return buildFleetGraph([...prepared, ...prepareHosts(ctx.inventory, ctx.tree, besides, undefined, keptFacts())], ctx.inventory);
+  return buildFleetGraph([...prepared, ...prepareHosts(ctx.inventory, ctx.tree, besides, undefined, keptFacts(), missingFiles)], ctx.inventory);
 }
 
 export function showCommand(args: CommonArgs & { host: string }): number {

@@ -48,9 +48,18 @@ export function loadHostStates(tree: StateTree, hosts: Host[], stateNames?: stri
 /**
  * Compile and order every host's resources, with the facts factsOf gives
  * (the cached ones, or those just read); throws InputError on bad input.
+ * missingFiles (validate): lookup('file') of a file not there is a
+ * placeholder, its path listed in the set, instead of an error.
  */
-export function prepareHosts(inventory: Inventory, tree: StateTree, hosts: Host[], stateNames?: string[], factsOf: (h: Host) => HostFacts | undefined = () => undefined): PreparedHost[] {
-  const templates = new Templates(tree.dir);
+export function prepareHosts(
+  inventory: Inventory,
+  tree: StateTree,
+  hosts: Host[],
+  stateNames?: string[],
+  factsOf: (h: Host) => HostFacts | undefined = () => undefined,
+  missingFiles?: Set<string>,
+): PreparedHost[] {
+  const templates = new Templates(tree.dir, missingFiles);
   const cache = new EntryCache();
   const compile = (host: Host, facts: HostFacts | undefined) => {
     const { resources, dropped } = compileHost(host, inventory, tree, templates, cache, stateNames, facts);

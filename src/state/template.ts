@@ -32,7 +32,16 @@ export class Templates {
   private readonly values = new ValuesKey();
   /** Per string value: its parts when it is only text and lookups (plainParts), else null. */
   private readonly plain = new Map<string, (string | (string | number)[])[] | null>();
-  constructor(readonly statesDir: string) {
+  /**
+   * missingFiles, given by validate alone: a lookup('file') whose file is not
+   * there stands in as a placeholder and its path is listed here, as a
+   * missing secret is (a file the checkout makes, such as the test fleet's
+   * key, need not exist for CI to validate the tree). Otherwise it is an error.
+   */
+  constructor(
+    readonly statesDir: string,
+    private readonly missingFiles?: Set<string>,
+  ) {
     this.env = new nunjucks.Environment(new nunjucks.FileSystemLoader(statesDir, { noCache: false }), {
       autoescape: false,
       throwOnUndefined: true,
@@ -44,7 +53,11 @@ export class Templates {
     this.env.addGlobal('lookup', (kind: unknown, path: unknown) => {
       if (kind !== 'file') throw new Error(`lookup("${String(kind)}") is not known: only lookup('file', PATH) is`);
       const full = join(statesDir, String(path));
-      if (!existsSync(full)) throw new Error(`lookup('file', '${String(path)}'): no such file in the states directory (${relative(process.cwd(), full)})`);
+      if (!existsSync(full)) {
+        if (!this.missingFiles) throw new Error(`lookup('file', '${String(path)}'): no such file in the states directory (${relative(process.cwd(), full)})`);
+        this.missingFiles.add(String(path));
+        return `placeholder-for-file-${String(path)}`;
+      }
       return readFileSync(full, 'utf8').replace(/\r?\n$/, '');
     });
   }

@@ -10,6 +10,14 @@
 // nothing, and drift made by hand on two hosts is named exactly by --check
 // and repaired by the next highstate.
 //
+// Security (issue #18): converge logs in as the developer deploy and uses
+// sudo; root cannot log in over ssh. lynis (Debian's package, installed in
+// the host after the converge) audits one host of each role: hardening
+// index >= 80 and no warning. A set of dev-sec ssh-baseline and
+// linux-baseline controls, written here from their published descriptions,
+// passes on every host. The second highstate (after the audit) still changes
+// and restarts nothing.
+//
 // The inventory is inventories/demo.yaml itself, with only what differs in
 // a test fleet replaced: the ssh ports, key and known_hosts, the docker
 // network's subnet (private_network) and the published https port.
@@ -20,6 +28,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from 'ssh2';
 import { parse, stringify } from 'yaml';
 import { ROOT, converge, resourcesOf, type CliResult } from '../support/cli.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
@@ -177,7 +186,8 @@ describe('the demo fleet serves the Django site end to end', () => {
 
     const demo = parse(readFileSync(join(ROOT, 'inventories/demo.yaml'), 'utf8'));
     demo.states = join(ROOT, 'states');
-    demo.defaults = { user: 'root', key: fleet.keyPath, known_hosts: fleet.knownHostsFile };
+    // As inventories/demo.yaml: the developer deploy (the image's login account), sudo to root.
+    demo.defaults = { user: 'deploy', key: fleet.keyPath, known_hosts: fleet.knownHostsFile };
     demo.vars.private_network = subnet;
     demo.vars.public_https_port = port443;
     for (const h of fleet.hosts) {
@@ -286,7 +296,9 @@ describe('the demo fleet serves the Django site end to end', () => {
     for (const host of HOSTS) {
       const status = await sh(host, 'ufw status verbose');
       expect(status).toMatch(/^Status: active$/m);
-      expect(status).toMatch(/^Default: deny \(incoming\), allow \(outgoing\), deny \(routed\)$/m);
+      // Routed: no host forwards (hardening sets net.ipv4.ip_forward 0), and
+      // ufw reports routing as disabled then, whatever its routed policy.
+      expect(status).toMatch(/^Default: deny \(incoming\), allow \(outgoing\), disabled \(routed\)$/m);
       const allowed = [...status.matchAll(/^(\d+)\/tcp\s+ALLOW IN/gm)].map((m) => Number(m[1]));
       expect([...new Set(allowed)].sort((a, b) => a - b), host).toEqual(declared[host]);
     }
@@ -315,6 +327,141 @@ describe('the demo fleet serves the Django site end to end', () => {
     expect((await fleet.exec('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/src/e2e'")).code).not.toBe(0);
     expect((await fleet.exec('web-1', "su -s /bin/sh myproj-run -c 'touch /srv/myproj/venv/e2e'")).code).not.toBe(0);
     expect(await sh('web-1', "ps -eo user:32=,args= | awk '/-m gunicorn/ && !/awk/ { print $1 }' | sort -u")).toBe('myproj-run\n');
+  });
+
+  /** Tries an ssh login with the fleet's key: 'ok', or why it failed. */
+  const tryLogin = (port: number, username: string) =>
+    new Promise<string>((resolve) => {
+      const c = new Client();
+      c.on('ready', () => {
+        c.end();
+        resolve('ok');
+      })
+        .on('error', (e) => resolve(e.message))
+        .connect({ host: '127.0.0.1', port, username, privateKey: readFileSync(fleet.keyPath), readyTimeout: 20_000 });
+    });
+
+  it('converge logs in as a developer and uses sudo; root cannot log in over ssh', async () => {
+    needConverged();
+    for (const host of HOSTS) {
+      const port = fleet.host(host).port;
+      expect(`${host} deploy: ${await tryLogin(port, 'deploy')}`).toBe(`${host} deploy: ok`);
+      expect(`${host} root: ${await tryLogin(port, 'root')}`).toMatch(new RegExp(`^${host} root: All configured authentication methods failed`));
+      expect(await sh(host, "sshd -T -C user=root,host=h,addr=127.0.0.1 | grep -i '^permitrootlogin '")).toBe('permitrootlogin no\n');
+    }
+  });
+
+  // One host of each role. What lynis cannot credit in a container (kernel
+  // sysctls, boot loader, partitions, auditd) is listed in docs/django-states.md.
+  const AUDITED = { balancer: 'lb-1', web: 'web-1', worker: 'worker-1', 'queue+cache': 'queue-1', db: 'db-1' };
+  it('lynis: each role scores a hardening index of at least 80, with no warning', async () => {
+    needConverged();
+    const t = Date.now();
+    const reports = await Promise.all(
+      Object.values(AUDITED).map(async (host) => {
+        // The package's daily timer would start a second audit beside this one if the test ran across midnight.
+        await sh(host, 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lynis >/dev/null && systemctl disable -q --now lynis.timer');
+        await sh(host, 'lynis audit system --quick --no-colors >/dev/null 2>&1; test -s /var/log/lynis-report.dat');
+        return sh(host, 'cat /var/log/lynis-report.dat');
+      }),
+    );
+    const scores = Object.fromEntries(
+      Object.entries(AUDITED).map(([role, host], i) => {
+        const lines = reports[i].split('\n');
+        const index = Number(/^hardening_index=(\d+)$/m.exec(reports[i])?.[1]);
+        const warnings = lines.filter((l) => l.startsWith('warning[]=')).map((l) => l.slice('warning[]='.length).split('|').slice(0, 2).join(' '));
+        return [role, { host, index, warnings }];
+      }),
+    );
+    timings.push(`lynis on ${Object.keys(AUDITED).length} hosts: ${((Date.now() - t) / 1000).toFixed(0)} s; ${JSON.stringify(Object.fromEntries(Object.entries(scores).map(([r, s]) => [r, s.index])))}`);
+    for (const [role, s] of Object.entries(scores)) {
+      expect({ role, warnings: s.warnings }).toEqual({ role, warnings: [] });
+      expect(s.index, `${role} (${s.host}) hardening index`).toBeGreaterThanOrEqual(80);
+    }
+  }, 30 * 60_000);
+
+  it('dev-sec ssh-baseline controls pass on every host', async () => {
+    needConverged();
+    const weak = /(^|,)([^,]*-cbc|arcfour[^,]*|3des[^,]*|hmac-md5[^,]*|hmac-sha1[^,]*|umac-64[^,]*|diffie-hellman-group1-sha1|diffie-hellman-group14-sha1|diffie-hellman-group-exchange-sha1)(,|$)/;
+    for (const host of HOSTS) {
+      const t = Object.fromEntries(
+        (await sh(host, 'sshd -T -C user=deploy,host=h,addr=127.0.0.1'))
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
+      );
+      const at = (k: string) => `${host} ${k} ${t[k]}`;
+      // /etc/ssh owned by root and writable only by it; sshd_config readable by root only.
+      expect(`${host} ${await sh(host, 'stat -c "%U:%G %a" /etc/ssh /etc/ssh/sshd_config /etc/ssh/sshd_config.d | tr "\\n" " "')}`).toBe(`${host} root:root 755 root:root 600 root:root 700 `);
+      // Strong key exchange, ciphers and MACs only.
+      for (const k of ['kexalgorithms', 'ciphers', 'macs']) expect(weak.test(t[k]), at(k)).toBe(false);
+      expect(at('permitrootlogin')).toBe(`${host} permitrootlogin no`);
+      expect(at('passwordauthentication')).toBe(`${host} passwordauthentication no`);
+      expect(at('permitemptypasswords')).toBe(`${host} permitemptypasswords no`);
+      expect(at('kbdinteractiveauthentication')).toBe(`${host} kbdinteractiveauthentication no`);
+      expect(at('hostbasedauthentication')).toBe(`${host} hostbasedauthentication no`);
+      expect(at('ignorerhosts')).toBe(`${host} ignorerhosts yes`);
+      expect(at('strictmodes')).toBe(`${host} strictmodes yes`);
+      expect(at('pubkeyauthentication')).toBe(`${host} pubkeyauthentication yes`);
+      expect(at('permituserenvironment')).toBe(`${host} permituserenvironment no`);
+      expect(at('x11forwarding')).toBe(`${host} x11forwarding no`);
+      expect(at('allowtcpforwarding')).toBe(`${host} allowtcpforwarding no`);
+      expect(at('allowagentforwarding')).toBe(`${host} allowagentforwarding no`);
+      expect(at('permittunnel')).toBe(`${host} permittunnel no`);
+      expect(at('gatewayports')).toBe(`${host} gatewayports no`);
+      expect(at('compression')).toBe(`${host} compression no`);
+      expect(at('loglevel')).toBe(`${host} loglevel VERBOSE`);
+      expect(Number(t.maxauthtries), at('maxauthtries')).toBeLessThanOrEqual(3);
+      expect(Number(t.logingracetime), at('logingracetime')).toBeLessThanOrEqual(30);
+      expect(Number(t.clientaliveinterval), at('clientaliveinterval')).toBeGreaterThan(0);
+      expect(Number(t.clientaliveinterval), at('clientaliveinterval')).toBeLessThanOrEqual(300);
+      expect(Number(t.clientalivecountmax), at('clientalivecountmax')).toBeLessThanOrEqual(3);
+      expect(at('banner')).toBe(`${host} banner /etc/issue.net`);
+    }
+  });
+
+  it('dev-sec linux-baseline controls pass on every host', async () => {
+    needConverged();
+    const sysctls: Record<string, string> = {
+      'net.ipv4.ip_forward': '0',
+      'net.ipv4.conf.all.accept_redirects': '0',
+      'net.ipv4.conf.default.accept_redirects': '0',
+      'net.ipv4.conf.all.secure_redirects': '0',
+      'net.ipv4.conf.all.send_redirects': '0',
+      'net.ipv4.conf.default.send_redirects': '0',
+      'net.ipv4.conf.all.accept_source_route': '0',
+      'net.ipv4.conf.default.accept_source_route': '0',
+      'net.ipv4.conf.all.log_martians': '1',
+      'net.ipv4.conf.all.rp_filter': '1',
+      'net.ipv4.icmp_echo_ignore_broadcasts': '1',
+      'net.ipv4.icmp_ignore_bogus_error_responses': '1',
+      'net.ipv4.tcp_syncookies': '1',
+      'net.ipv6.conf.all.accept_redirects': '0',
+      'net.ipv6.conf.default.accept_redirects': '0',
+    };
+    const insecure = ['xinetd', 'inetd', 'openbsd-inetd', 'ypserv', 'telnetd', 'telnetd-ssl', 'rsh-server', 'rsh-redone-server', 'tftpd', 'atftpd', 'tftpd-hpa', 'prelink', 'nis'];
+    for (const host of HOSTS) {
+      // No trusted-hosts logins.
+      expect(`${host} ${(await fleet.exec(host, 'ls /etc/hosts.equiv /root/.rhosts /home/*/.rhosts /root/.shosts 2>/dev/null')).stdout}`).toBe(`${host} `);
+      // Account databases: owners and modes.
+      expect(`${host} ${await sh(host, 'stat -c "%n %U:%G %a" /etc/passwd /etc/group /etc/shadow /etc/gshadow | tr "\\n" ";"')}`).toBe(
+        `${host} /etc/passwd root:root 644;/etc/group root:root 644;/etc/shadow root:shadow 640;/etc/gshadow root:shadow 640;`,
+      );
+      // Password ageing in login.defs; core dumps off.
+      expect(`${host} ${await sh(host, "grep -E '^(PASS_MAX_DAYS|PASS_MIN_DAYS)\\s' /etc/login.defs | tr -s ' \\t' ' ' | sort | tr '\\n' ';'")}`).toBe(`${host} PASS_MAX_DAYS 365;PASS_MIN_DAYS 1;`);
+      expect(await sh(host, "grep -hE '^\\*\\s+hard\\s+core\\s+0' /etc/security/limits.conf /etc/security/limits.d/*.conf | wc -l")).not.toBe('0\n');
+      // Network parameters.
+      const names = Object.keys(sysctls);
+      const values = (await sh(host, `sysctl -n ${names.join(' ')}`)).trim().split('\n');
+      expect(Object.fromEntries(names.map((n, i) => [`${host} ${n}`, values[i]]))).toEqual(Object.fromEntries(names.map((n) => [`${host} ${n}`, sysctls[n]])));
+      // No insecure network services installed.
+      const installed = (await sh(host, `dpkg-query -W -f='\${db:Status-Abbrev} \${Package}\\n' ${insecure.join(' ')} 2>/dev/null || true`)).split('\n').filter((l) => l.startsWith('ii')).map((l) => l.split(/\s+/)[1]);
+      expect({ host, installed }).toEqual({ host, installed: [] });
+      // Legal banners name no operating system.
+      expect(`${host} ${await sh(host, 'cat /etc/issue /etc/issue.net')}`).not.toMatch(/debian|ubuntu|\\\\[rsmv]/i);
+      // fail2ban watches sshd.
+      expect(`${host} ${await sh(host, 'fail2ban-client status sshd | grep -c "Currently banned"')}`).toBe(`${host} 1\n`);
+    }
   });
 
   /** When each long-running service last started, and the pids of the supervisor programs. */

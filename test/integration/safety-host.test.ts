@@ -93,7 +93,8 @@ describe('safety promises on one host', () => {
     expect(rs.sudoers.reason).toMatch(/^writing \/etc\/sudoers\.d\/safety failed \(exit 3\): validate failed, old file kept: .*syntax error/);
     expect(rs.app).toMatchObject({ status: 'skipped', reason: 'requisite sudoers failed' });
     expect(rs.after).toMatchObject({ status: 'skipped', reason: 'requisite sudoers failed' });
-    expect(await sh('cat /etc/sudoers.d/safety; ls -A /etc/sudoers.d')).toBe(`${good}README\nsafety\n`);
+    // The old file, and no temporary one beside it (the image's own drop-ins, README and converge-deploy, stay).
+    expect(await sh('cat /etc/sudoers.d/safety; ls -A /etc/sudoers.d')).toBe(`${good}README\nconverge-deploy\nsafety\n`);
     expect(await sh('test -e /srv/safety/after-sudoers || echo absent')).toBe('absent\n');
     expect(await unit('safety-app')).toBe(before);
 
@@ -112,7 +113,7 @@ describe('safety promises on one host', () => {
       expect(us.dev.status).toBe('failed');
       expect(us.dev.reason).toMatch(/^writing \/etc\/sudoers\.d\/converge-safety-dev failed \(exit 3\): validate failed, old file kept/);
       expect(us['dev-marker'].status).toBe('skipped');
-      expect(await sh('cat /etc/sudoers.d/converge-safety-dev; ls -A /etc/sudoers.d')).toBe('# edited by hand\nREADME\nconverge-safety-dev\nsafety\n');
+      expect(await sh('cat /etc/sudoers.d/converge-safety-dev; ls -A /etc/sudoers.d')).toBe('# edited by hand\nREADME\nconverge-deploy\nconverge-safety-dev\nsafety\n');
     } finally {
       await sh('rm -f /usr/local/sbin/visudo');
     }

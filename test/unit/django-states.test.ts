@@ -13,6 +13,7 @@ import { loadStateTree } from '../../src/state/states.js';
 import type { Resource } from '../../src/state/compile.js';
 
 const ROOT = join(import.meta.dirname, '../..');
+const LOGIN_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBaL1QyUMyqcz1lwIumeuFJ3vQGfrdhEFsDMnF7eXKy7 converge-test';
 
 /**
  * Compile every host of an inventory from inventories/, with its secrets
@@ -30,6 +31,11 @@ function compile(name: string, extraStateFiles: Record<string, string> = {}, var
   }
   const doc = parse(readFileSync(join(ROOT, 'inventories', name), 'utf8'));
   doc.states = states;
+  // The demo's login account takes this checkout's test key (.cache/test-key.pub,
+  // made by the integration setup): here a fixed key stands in for it.
+  doc.vars.developers = doc.vars.developers.map((d: { name: string; keys: string[] }) =>
+    d.keys.some((k) => k.includes("lookup('file', '../.cache/test-key.pub')")) ? { ...d, keys: [LOGIN_KEY] } : d,
+  );
   Object.assign(doc.vars, vars);
   doc.secrets = Object.fromEntries(Object.keys(doc.secrets ?? {}).map((k) => [k, { value: `secret-${k}` }]));
   writeFileSync(join(dir, 'inventory.yaml'), stringify(doc));
@@ -54,8 +60,23 @@ describe('states/ with inventories/demo.yaml', () => {
       const rs = host(h);
       expect(ids(rs)).toEqual(expect.arrayContaining(['project-user', 'developer-alice', 'developer-bob', 'sshd-hardening', 'firewall', 'security-upgrades', 'timezone', 'locale', 'rsyslog-forward', 'postfix-service']));
       expect(spec(rs, 'developer-alice')).toMatchObject({ sudo: 'nopasswd', exclusive_keys: true });
-      // The demo logs in as root: root keeps key logins only.
-      expect(spec(rs, 'sshd-hardening').settings).toMatchObject({ PermitRootLogin: 'prohibit-password', PasswordAuthentication: false });
+      // The demo logs in as the developer deploy and uses sudo: no root login at all.
+      expect(spec(rs, 'sshd-hardening').settings).toMatchObject({ PermitRootLogin: 'no', PasswordAuthentication: false });
+      expect(spec(rs, 'developer-deploy')).toMatchObject({ sudo: 'nopasswd', exclusive_keys: true });
+      expect(spec(rs, 'developer-deploy').ssh_keys).toEqual([LOGIN_KEY]);
+      // Hardening is on, but for what a container cannot do (kernel-wide sysctls, auditd).
+      expect(spec(rs, 'sshd-crypto-and-limits').settings).toMatchObject({ MaxAuthTries: 3, AllowTcpForwarding: false, Banner: '/etc/issue.net' });
+      expect(ids(rs)).toEqual(expect.arrayContaining(['fail2ban-service', 'issue', 'issue-net', 'no-core-dumps', 'postfix-banner', 'needrestart', 'security-updates-first-converge', 'sysctl-net-net.ipv4.tcp_syncookies']));
+      expect(ids(rs).filter((id) => id.startsWith('sysctl-kernel-') || id.startsWith('auditd'))).toEqual([]);
+      // Forwarding off first: changing it resets net.ipv4.conf.all.accept_redirects.
+      expect(spec(rs, 'sysctl-net-ip-forward')).toEqual({ name: 'net.ipv4.ip_forward', value: 0 });
+      expect(rs.get('sysctl-net-net.ipv4.conf.all.accept_redirects')!.requisites.require).toEqual(['sysctl-net-ip-forward']);
+      expect(ids(rs).indexOf('sysctl-net-ip-forward')).toBeLessThan(ids(rs).indexOf('sysctl-net-net.ipv4.conf.all.accept_redirects'));
+      expect(spec(rs, 'blocked-kernel-modules').content).toContain('install dccp /bin/true\n');
+      // Login shells: no core dumps, idle interactive shells end (readonly TMOUT, set once per shell).
+      expect(spec(rs, 'login-shell-limits').content).toBe(
+        '# Managed by converge (states/hardening/system.yaml).\nulimit -c 0 2>/dev/null\nif [ "${TMOUT:-}" != 900 ]; then\n  readonly TMOUT=900\n  export TMOUT\nfi\n',
+      );
       expect(spec(rs, 'security-upgrades').blacklist).toContain('salt-.*');
       // The monitoring agents are off by default.
       expect(ids(rs).filter((id) => id.startsWith('newrelic'))).toEqual([]);
@@ -130,6 +151,12 @@ describe('states/ with inventories/demo.yaml', () => {
     expect(spec(db2, 'standby')).toMatchObject({ primary_host: 'db-1', user: 'replicator' });
     expect(db2.get('standby')!.remote.map((r) => `${r.kind} ${r.role}:${r.id}`)).toEqual(['require db:replication-role', 'require db:db-hba-replication', 'require db:postgresql-settings', 'require db:firewall']);
     expect(ids(host('db-1'))).toEqual(expect.arrayContaining(['db-role', 'db-database', 'replication-role', 'db-hba-replication']));
+  });
+
+  it('disables redis CONFIG (hardening) and restarts redis when that changes', () => {
+    const q = host('queue-1');
+    expect(spec(q, 'redis-no-config-command')).toMatchObject({ path: '/etc/redis/redis.conf', line: 'rename-command CONFIG ""' });
+    expect(q.get('redis-service')!.requisites.watch).toContain('redis-no-config-command');
   });
 
   it('forwards syslog to the collector on queue-1', () => {
