@@ -10,8 +10,9 @@
 // connections and run the raw fact scripts, nothing else), and the first
 // apply's floor (fresh hosts, one apt transaction of the same packages and
 // one write of the same files each, all hosts at once); converge alone again
-// at N=scale, for how its cost grows with hosts. Then ansible-playbook (pipelining on, ControlPersist) on fresh containers, and
-// the controller simulation (bench/sim.mjs). Prints a table, writes
+// at N=scale, for how its cost grows with hosts. Then ansible-playbook
+// (pipelining on, ControlPersist) on fresh containers, and the controller
+// simulation (bench/sim.mjs). Prints a table, writes
 // bench/results/<date>.json and docs/bench-scaling.svg.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
