@@ -146,6 +146,8 @@ export class HostRun {
   private readonly remoteDone = new Map<Resource, { kind: string; name: string; outcome: RemoteOutcome }[]>();
   /** The run lock, once taken. */
   private lock: Held | undefined;
+  /** Plans read ahead, in the exec of an earlier step (planAhead): each used once, in its resource's turn. */
+  private readonly ahead = new Map<Resource, Planned>();
 
   get lastConverged(): LastConverged | undefined {
     return lastConverged(this.applied);
@@ -423,7 +425,7 @@ export class HostRun {
       // Upstream changes can change what this resource sees (a package that
       // ships a config file, a user that now exists): read its facts again.
       let p = this.planned.get(r)!;
-      if (up.anyChanged) p = (await this.plan([r])).get(r)!;
+      if (up.anyChanged) p = await this.replan(r);
       if (p.error) return this.record(r, 'failed', p.error.message, started, { hint: p.error.hint, where: r.where });
       const acts = p.changes.length > 0 || (up.triggers.length > 0 && !!r.type.onWatch);
       if (acts && r.rolling && this.opts.rollout) return await this.rolled(r, p, ctx, up.triggers, started);
@@ -481,13 +483,53 @@ export class HostRun {
 
   /** Re-read facts and require empty plans: a resource that does not converge has failed. */
   private async verify(resources: Resource[]): Promise<Map<Resource, string>> {
-    const again = await this.plan(resources);
+    const again = await this.planAhead(resources, resources);
     const failures = new Map<Resource, string>();
-    for (const [r, p] of again) {
+    for (const r of resources) {
+      const p = again.get(r)!;
       if (p.error) failures.set(r, p.error.message);
       else if (p.changes.length) failures.set(r, `applied, but still differs in: ${p.changes.map((c) => c.path).join(', ')} (the change did not take effect)`);
     }
     return failures;
+  }
+
+  /** r's plan after an upstream change: read ahead by an earlier step, or now. */
+  private async replan(r: Resource): Promise<Planned> {
+    const early = this.ahead.get(r);
+    this.ahead.delete(r);
+    // A query that failed early (a runas user a later, unrelated resource creates) is asked again in r's turn.
+    if (early && !early.error) return early;
+    return (await this.planAhead([r], [])).get(r)!;
+  }
+
+  /**
+   * The plans of `resources`, read in one exec with those of every later
+   * resource that is ready once `finishing` is done: its upstream on this
+   * host all done (or finishing), one of them changed (or finishing), none
+   * failed, nothing awaited from another host. All a resource's upstream
+   * changes are made by then, which is what its re-plan promises (reading
+   * facts after them), so the first apply's chains of package -> directory
+   * -> file -> service cost one exec per step instead of two: each
+   * resource's facts ride in its last upstream's verification.
+   */
+  private async planAhead(resources: Resource[], finishing: readonly Resource[]): Promise<Map<Resource, Planned>> {
+    const upstreamDone = (o: Resource) => {
+      const edges = this.graph.upstream(o);
+      let changed = false;
+      for (const e of edges) {
+        if (finishing.includes(e.from)) changed = true;
+        else {
+          const status = this.results.get(e.from)?.status;
+          if (status === undefined || status === 'failed' || status === 'skipped') return false;
+          changed ||= changedStatus(status);
+        }
+      }
+      return changed;
+    };
+    const later = this.graph.order.filter((o) => !this.results.has(o) && !this.ahead.has(o) && !resources.includes(o) && !this.opts.remote?.upstream(o).length && upstreamDone(o));
+    const plans = await this.plan(later.length ? [...resources, ...later] : resources);
+    for (const o of later) this.ahead.set(o, plans.get(o)!);
+    return plans;
   }
 
   /**

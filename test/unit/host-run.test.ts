@@ -175,6 +175,27 @@ describe('host run', { timeout: 60_000 }, () => {
     expect(existsSync(join(dir, 'conf'))).toBe(false);
   });
 
+  it('reads the facts of what an upstream change freed in the same exec as that change\'s verification', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const t = toyType(dir, calls);
+    // pkg "ships" conf-0 (it writes the same file): conf-0 must be planned after pkg's change, and so find it in sync.
+    const rs = [
+      resource(t, 'pkg', { name: 'conf-0', value: 'shipped' }),
+      ...Array.from({ length: 4 }, (_, i) => resource(t, `conf-${i}`, { name: `conf-${i}`, value: 'shipped' }, { require: ['pkg'] })),
+      resource(t, 'svc', { name: 'svc' }, { watch: ['conf-1'] }),
+    ];
+    const { byId, execs } = await run(rs);
+    expect(byId['conf-0']).toMatchObject({ status: 'unchanged', reason: 'in sync' });
+    expect(['pkg', 'conf-1', 'conf-2', 'conf-3', 'svc'].map((id) => byId[id].status)).toEqual(['changed', 'changed', 'changed', 'changed', 'changed']);
+    expect(calls).toEqual(['apply conf-0', 'apply conf-1', 'apply conf-2', 'apply conf-3', 'react svc']);
+    // The first batch, the lock, then per change its apply and its verification (which also reads
+    // the facts of every resource it freed), conf-1's debt to svc written to the journal and
+    // cleared by svc's reaction (the toy's own reaction runs nothing), and the applied record.
+    // A re-plan of their own for conf-0..3 and svc would add five.
+    expect(execs).toBe(1 + 1 + 2 * 4 + 1 + 1 + 1);
+  });
+
   it('merges ready members of a group into one step, keeping order for the rest', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
     const calls: string[] = [];
