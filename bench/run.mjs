@@ -228,6 +228,7 @@ async function convergeSide(n) {
       resources_per_host: resources,
       first_apply_s: first.wall,
       first_apply_changed: first.changed,
+      first_apply_execs_per_host: Math.max(...first.execs),
       first_apply_floor_s: round(firstFloor.wall),
       first_apply_floor_packages: firstFloor.packages,
       first_apply_floor_files: firstFloor.files,
@@ -382,7 +383,7 @@ async function main() {
   rows.push(['first apply / its floor', result.first_apply_vs_floor ?? '-', '<= 1.3']);
   rows.push(['first apply / Ansible first apply', result.first_apply_ratio_vs_ansible ?? 'skipped', '<= 0.333']);
   for (const s of sim) rows.push([`sim ${s.hosts}x${s.resources}: wall / CPU / RSS`, `${s.wall_s} s / ${s.cpu_s} s / ${s.peak_rss_mib} MiB`, s.hosts === 1000 ? '<= 2 s CPU, <= 1024 MiB' : 'linear']);
-  for (const c of result.converge ?? []) rows.push([`converge N=${c.n}: first (floor) / no-op (floor) / check / drift check`, `${c.first_apply_s} (${c.first_apply_floor_s}) / ${c.noop_s} (${round(c.floor_s)}) / ${c.check_s} / ${c.check_drift_s} s`, '']);
+  for (const c of result.converge ?? []) rows.push([`converge N=${c.n}: first (floor) / no-op (floor) / check / drift check`, `${c.first_apply_s} (${c.first_apply_floor_s}) / ${c.noop_s} (${round(c.floor_s)}) / ${c.check_s} / ${c.check_drift_s} s; first apply ${c.first_apply_execs_per_host} execs/host`, '']);
   for (const a of result.ansible ?? []) rows.push([`Ansible N=${a.n}: first / no-op (pipelining)`, `${a.first_apply_s} / ${a.noop_s} s`, '']);
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => String(r[i]).length)));
   console.log(rows.map((r) => r.map((c, i) => String(c).padEnd(w[i])).join('  ')).join('\n'));
