@@ -232,8 +232,8 @@ export class HostRun {
   }
 
   private async plan(resources: Resource[], withJournal = false, withHostFacts = false): Promise<Map<Resource, Planned>> {
-    const requests = this.factRequests(resources, withJournal, withHostFacts);
-    const { facts, unavailable, failed } = await gatherFacts(this.transport, requests);
+    // Not kept past gatherFacts: its queries' scripts would live while the batch is in flight.
+    const { facts, unavailable, failed } = await gatherFacts(this.transport, this.factRequests(resources, withJournal, withHostFacts));
     for (const owner of [JOURNAL, HOST_FACTS] as const) {
       const why = failed.get(owner);
       if (why) throw new HostError(why, 'the query is converge\'s own: run `converge facts` on the host and report the error');
@@ -245,7 +245,7 @@ export class HostRun {
       this.owedFromEarlier = new Set(this.pending);
       this.applied = journal.applied as AppliedRecord | undefined;
     }
-    if (withHostFacts && this.recompileIfFactsChanged(facts[requests.length - 1]!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
+    if (withHostFacts && this.recompileIfFactsChanged(facts[facts.length - 1]!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
     const out = new Map<Resource, Planned>();
     for (let i = 0; i < resources.length; i++) {
       const r = resources[i];
