@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { errorMessage, HostError } from '../core/diagnostics.js';
 import type { FactMerge, FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
 import { marker } from '../core/shell.js';
-import type { Transport } from '../transport/transport.js';
+import type { ExecResult, Transport } from '../transport/transport.js';
 
 export interface FactRequest<R> {
   owner: R;
@@ -207,12 +207,18 @@ interface Sendable<R> extends Omit<Batches<R>, 'byUser'> {
 }
 
 /**
- * Not an async function: one keeps its parameters and locals while it waits,
- * and with every host's batch in flight at once, every host's requests (their
- * query objects and scripts) would outlive the scripts they went into.
+ * Sends the requests' batches, one exec per run-as user, and resolves once
+ * all are answered to the function that reads their facts. The caller reads
+ * them after its await: with every host's batch in flight at once, the
+ * promises of this exchange are old (promoted) by the time the answers come,
+ * and an old promise resolved with the facts would keep them, and the outputs
+ * they are cut from, through every young-generation GC until a full one.
+ * Not an async function either: one keeps its parameters while it waits, and
+ * the requests (their query objects and scripts) would outlive the batch.
  */
-export function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
-  return readFacts(transport, sendable(requests));
+export function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<() => Gathered<R>> {
+  const sent = sendable(requests);
+  return Promise.all(sent.scripts.map(({ user, script }) => transport.exec(script, { runAs: user === 'root' ? undefined : user }))).then((replies) => () => readFacts(transport.hostName, sent, replies));
 }
 
 function sendable<R>(requests: FactRequest<R>[]): Sendable<R> {
@@ -221,23 +227,23 @@ function sendable<R>(requests: FactRequest<R>[]): Sendable<R> {
   return { ...rest, token, scripts: [...byUser].map(([user, queries]) => ({ user, script: batchScript(queries, token), count: queries.length })) };
 }
 
-async function readFacts<R>(transport: Transport, { expected, owners, counts, token, scripts }: Sendable<R>): Promise<Gathered<R>> {
+/** The facts of each request from the replies to its batches (in the order of `scripts`). */
+function readFacts<R>(host: string, { expected, owners, counts, token, scripts }: Sendable<R>, replies: ExecResult[]): Gathered<R> {
   /** Per run-as user: the raw output of each query of its batch, then (as owners ask) its answer. */
   const raw = new Map<string, { outputs: QueryOutput[]; answers: Answer[] }>();
   const failedUsers = new Map<string, string>();
-  await Promise.all(
-    scripts.map(async ({ user, script, count }) => {
-      const res = await transport.exec(script, { runAs: user === 'root' ? undefined : user });
-      const outputs = splitOutputs(res.stdout, count, token);
-      if (outputs.length < count) {
-        const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
-        if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
-        failedUsers.set(user, why);
-        return;
-      }
-      raw.set(user, { outputs, answers: new Array<Answer>(count) });
-    }),
-  );
+  for (let i = 0; i < scripts.length; i++) {
+    const { user, count } = scripts[i];
+    const res = replies[i];
+    const outputs = splitOutputs(res.stdout, count, token);
+    if (outputs.length < count) {
+      const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
+      if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
+      failedUsers.set(user, why);
+      continue;
+    }
+    raw.set(user, { outputs, answers: new Array<Answer>(count) });
+  }
   const result: Gathered<R> = { facts: new Array<Facts | undefined>(owners.length), unavailable: new Map(), failed: new Map() };
   let next = 0;
   for (let i = 0; i < owners.length; i++) {
@@ -253,7 +259,7 @@ async function readFacts<R>(transport: Transport, { expected, owners, counts, to
         continue;
       }
       const { outputs, answers } = raw.get(q.user)!;
-      const { value, error } = q.merged ? queryFailure(transport.hostName, q, partOutput(q.merged, outputs[q.slot], q.part)) : (answers[q.slot] ??= queryFailure(transport.hostName, q, outputs[q.slot]));
+      const { value, error } = q.merged ? queryFailure(host, q, partOutput(q.merged, outputs[q.slot], q.part)) : (answers[q.slot] ??= queryFailure(host, q, outputs[q.slot]));
       if (error) {
         result.failed.set(owner, error);
         facts = undefined;
