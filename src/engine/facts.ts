@@ -227,7 +227,7 @@ function sendable<R>(requests: FactRequest<R>[]): Sendable<R> {
   return { ...rest, token, scripts: [...byUser].map(([user, queries]) => ({ user, script: batchScript(queries, token), count: queries.length })) };
 }
 
-/** The facts of each request from the replies to its batches (in the order of `scripts`). */
+/** The facts of each request from the replies to its batches (in the order of `scripts`), read once: it empties their stdout. */
 function readFacts<R>(host: string, { expected, owners, counts, token, scripts }: Sendable<R>, replies: ExecResult[]): Gathered<R> {
   /** Per run-as user: the raw output of each query of its batch, then (as owners ask) its answer. */
   const raw = new Map<string, { outputs: QueryOutput[]; answers: Answer[] }>();
@@ -236,6 +236,9 @@ function readFacts<R>(host: string, { expected, owners, counts, token, scripts }
     const { user, count } = scripts[i];
     const res = replies[i];
     const outputs = splitOutputs(res.stdout, count, token);
+    // The transport's promise of this result is old by now, like gatherFacts', and keeps it until a
+    // full GC: its stdout (the whole batch's answer, which the outputs are cut from) is let go here.
+    res.stdout = '';
     if (outputs.length < count) {
       const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
       if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
