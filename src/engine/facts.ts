@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { errorMessage, HostError } from '../core/diagnostics.js';
 import type { FactMerge, FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
 import { marker } from '../core/shell.js';
-import type { Transport } from '../transport/transport.js';
+import type { ExecResult, Transport } from '../transport/transport.js';
 
 export interface FactRequest<R> {
   owner: R;
@@ -78,7 +78,7 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
 type Answer = { value?: unknown; error?: string };
 
 /** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
-function queryFailure(host: string, q: FactQuery, out: QueryOutput): { value?: unknown; error?: string } {
+function queryFailure(host: string, q: Expected, out: QueryOutput): { value?: unknown; error?: string } {
   // Worded only for a failure: every query of every host passes here.
   const err = () => (out.stderr.trim() ? `: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}` : '');
   if (q.exitCodes ? !q.exitCodes.includes(out.code) : out.code !== 0) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${err()}` };
@@ -101,13 +101,33 @@ export interface Gathered<R> {
   failed: Map<R, string>;
 }
 
-/** The deduplicated queries of some requests, per run-as user, and where each request's queries are in them. */
-interface Batches {
+/**
+ * What reading one query's answer needs once its batch script is built.
+ * Every host of a fleet has its batch in flight at once: the requests, their
+ * query objects and scripts (already in the batch) are let go meanwhile.
+ */
+interface Expected {
+  /** Its name in its request's facts. */
+  name: string;
+  user: string;
+  /** Its place in its user's batch... */
+  slot: number;
+  /** ...and, for a merged query (FactMerge), its merged command and its item's place in it. */
+  merged: MergedQuery | undefined;
+  part: number;
+  key: string;
+  exitCodes: number[] | undefined;
+  parse: FactQuery['parse'];
+}
+
+/** The deduplicated queries of some requests, per run-as user, and what reading each request's answers needs. */
+interface Batches<R> {
   byUser: Map<string, FactQuery[]>;
-  /** Every query of the requests, in their order: its place in its user's batch... */
-  slots: number[];
-  /** ...and, for a merged query (FactMerge), its item's place in the merged command (else -1). */
-  parts: number[];
+  /** Every query of the requests, in their order... */
+  expected: Expected[];
+  /** ...and, per request, its owner and its number of queries. */
+  owners: R[];
+  counts: Int32Array;
 }
 
 /** A merged command of a batch, as its members come: its items, where each is, and (once answered) each one's part. */
@@ -123,13 +143,16 @@ function partOutput(m: MergedQuery, out: QueryOutput, part: number): QueryOutput
   return { stdout: m.parts[part] ?? '', code: out.code, stderr: out.stderr };
 }
 
-function batches(requests: FactRequest<unknown>[]): Batches {
+function batches<R>(requests: FactRequest<R>[]): Batches<R> {
   const byUser = new Map<string, FactQuery[]>();
   const index = new Map<string, Map<string, number>>();
-  const slots: number[] = [];
-  const parts: number[] = [];
+  const expected: Expected[] = [];
+  const owners: R[] = new Array<R>(requests.length);
+  const counts = new Int32Array(requests.length);
   const merged: MergedQuery[] = [];
-  for (const { queries } of requests) {
+  for (let i = 0; i < requests.length; i++) {
+    const { owner, queries } = requests[i];
+    owners[i] = owner;
     for (const name in queries) {
       const q = queries[name];
       const user = q.runAs ?? 'root';
@@ -145,13 +168,14 @@ function batches(requests: FactRequest<unknown>[]): Batches {
         keys.set(key, (slot = keys.size));
         byUser.get(user)!.push(q.merge ? newMerged(q.merge, merged) : q);
       }
-      slots.push(slot);
-      parts.push(q.merge ? itemOf(byUser.get(user)![slot] as MergedQuery, q.merge.item) : -1);
+      const m = q.merge ? (byUser.get(user)![slot] as MergedQuery) : undefined;
+      expected.push({ name, user, slot, merged: m, part: m ? itemOf(m, q.merge!.item) : -1, key: q.key, exitCodes: q.exitCodes, parse: q.parse });
+      counts[i]++;
     }
   }
   // Its items all known: each merged command's script.
   for (const m of merged) m.script = m.merge!.script(m.items);
-  return { byUser, slots, parts };
+  return { byUser, expected, owners, counts };
 }
 
 function newMerged(merge: FactMerge, all: MergedQuery[]): MergedQuery {
@@ -176,51 +200,75 @@ export function factBatches(requests: FactRequest<unknown>[]): Map<string, FactQ
 
 export const newToken = (): string => randomBytes(6).toString('hex');
 
-export async function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<Gathered<R>> {
-  const { byUser, slots, parts } = batches(requests);
+/** Some requests' batch scripts (one per run-as user) and what reading their answers needs: not the requests. */
+interface Sendable<R> extends Omit<Batches<R>, 'byUser'> {
+  token: string;
+  scripts: { user: string; script: string; count: number }[];
+}
+
+/**
+ * Sends the requests' batches, one exec per run-as user, and resolves once
+ * all are answered to the function that reads their facts. The caller reads
+ * them after its await: with every host's batch in flight at once, the
+ * promises of this exchange are old (promoted) by the time the answers come,
+ * and an old promise resolved with the facts would keep them, and the outputs
+ * they are cut from, through every young-generation GC until a full one.
+ * Not an async function either: one keeps its parameters while it waits, and
+ * the requests (their query objects and scripts) would outlive the batch.
+ */
+export function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<() => Gathered<R>> {
+  const sent = sendable(requests);
+  return Promise.all(sent.scripts.map(({ user, script }) => transport.exec(script, { runAs: user === 'root' ? undefined : user }))).then((replies) => () => readFacts(transport.hostName, sent, replies));
+}
+
+function sendable<R>(requests: FactRequest<R>[]): Sendable<R> {
+  const { byUser, ...rest } = batches(requests);
   const token = newToken();
+  return { ...rest, token, scripts: [...byUser].map(([user, queries]) => ({ user, script: batchScript(queries, token), count: queries.length })) };
+}
+
+/** The facts of each request from the replies to its batches (in the order of `scripts`), read once: it empties their stdout. */
+function readFacts<R>(host: string, { expected, owners, counts, token, scripts }: Sendable<R>, replies: ExecResult[]): Gathered<R> {
   /** Per run-as user: the raw output of each query of its batch, then (as owners ask) its answer. */
   const raw = new Map<string, { outputs: QueryOutput[]; answers: Answer[] }>();
   const failedUsers = new Map<string, string>();
-  await Promise.all(
-    [...byUser].map(async ([user, queries]) => {
-      const res = await transport.exec(batchScript(queries, token), { runAs: user === 'root' ? undefined : user });
-      const outputs = splitOutputs(res.stdout, queries.length, token);
-      if (outputs.length < queries.length) {
-        const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
-        if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
-        failedUsers.set(user, why);
-        return;
-      }
-      raw.set(user, { outputs, answers: new Array<Answer>(queries.length) });
-    }),
-  );
-  const result: Gathered<R> = { facts: new Array<Facts | undefined>(requests.length), unavailable: new Map(), failed: new Map() };
+  for (let i = 0; i < scripts.length; i++) {
+    const { user, count } = scripts[i];
+    const res = replies[i];
+    const outputs = splitOutputs(res.stdout, count, token);
+    // The transport's promise of this result is old by now, like gatherFacts', and keeps it until a
+    // full GC: its stdout (the whole batch's answer, which the outputs are cut from) is let go here.
+    res.stdout = '';
+    if (outputs.length < count) {
+      const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
+      if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
+      failedUsers.set(user, why);
+      continue;
+    }
+    raw.set(user, { outputs, answers: new Array<Answer>(count) });
+  }
+  const result: Gathered<R> = { facts: new Array<Facts | undefined>(owners.length), unavailable: new Map(), failed: new Map() };
   let next = 0;
-  for (let i = 0; i < requests.length; i++) {
-    const { owner, queries } = requests[i];
+  for (let i = 0; i < owners.length; i++) {
+    const owner = owners[i];
     let facts: Facts | undefined = {};
-    for (const name in queries) {
-      const q = queries[name];
-      const slot = slots[next++];
+    for (const end = next + counts[i]; next < end; next++) {
+      const q = expected[next];
       if (!facts) continue;
-      const user = q.runAs ?? 'root';
-      const failed = failedUsers.get(user);
+      const failed = failedUsers.get(q.user);
       if (failed) {
         result.unavailable.set(owner, failed);
         facts = undefined;
         continue;
       }
-      const { outputs, answers } = raw.get(user)!;
-      const part = parts[next - 1];
-      const { value, error } =
-        part < 0 ? (answers[slot] ??= queryFailure(transport.hostName, q, outputs[slot])) : queryFailure(transport.hostName, q, partOutput(byUser.get(user)![slot] as MergedQuery, outputs[slot], part));
+      const { outputs, answers } = raw.get(q.user)!;
+      const { value, error } = q.merged ? queryFailure(host, q, partOutput(q.merged, outputs[q.slot], q.part)) : (answers[q.slot] ??= queryFailure(host, q, outputs[q.slot]));
       if (error) {
         result.failed.set(owner, error);
         facts = undefined;
         continue;
       }
-      facts[name] = value;
+      facts[q.name] = value;
     }
     result.facts[i] = facts;
   }

@@ -234,8 +234,9 @@ export class HostRun {
   }
 
   private async plan(resources: Resource[], withJournal = false, withHostFacts = false): Promise<Map<Resource, Planned>> {
-    const requests = this.factRequests(resources, withJournal, withHostFacts);
-    const { facts, unavailable, failed } = await gatherFacts(this.transport, requests);
+    // The requests are not kept (their scripts would live while the batch is in flight),
+    // and the answers are read here, after the await (see gatherFacts).
+    const { facts, unavailable, failed } = (await gatherFacts(this.transport, this.factRequests(resources, withJournal, withHostFacts)))();
     for (const owner of [JOURNAL, HOST_FACTS] as const) {
       const why = failed.get(owner);
       if (why) throw new HostError(why, 'the query is converge\'s own: run `converge facts` on the host and report the error');
@@ -247,7 +248,7 @@ export class HostRun {
       this.owedFromEarlier = new Set(this.pending);
       this.applied = journal.applied as AppliedRecord | undefined;
     }
-    if (withHostFacts && this.recompileIfFactsChanged(facts[requests.length - 1]!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
+    if (withHostFacts && this.recompileIfFactsChanged(facts[facts.length - 1]!.facts as HostFacts)) return this.plan(this.graph.order, withJournal);
     const out = new Map<Resource, Planned>();
     for (let i = 0; i < resources.length; i++) {
       const r = resources[i];
@@ -355,7 +356,12 @@ export class HostRun {
     } finally {
       await this.lock?.release();
     }
-    return order.map((r) => this.results.get(r)!);
+    const results = order.map((r) => this.results.get(r)!);
+    // This run (and the promise of its first plan) were promoted while its
+    // batch was in flight: emptied, its plans (their facts and the outputs
+    // they are cut from) are not kept by them through young-generation GCs.
+    this.planned.clear();
+    return results;
   }
 
   /** The run lock (once): undefined when the run was interrupted while waiting for it. */

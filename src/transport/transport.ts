@@ -9,6 +9,7 @@ import { PROGRESS_PREFIX } from '../core/shell.js';
 
 export interface ExecResult {
   code: number;
+  /** Its caller's to let go once read: a fact batch's is emptied then (engine/facts.ts). */
   stdout: string;
   stderr: string;
   /** Set when the command did not end by itself: "killed by SIGKILL", "the SSH connection was lost". */

@@ -31,11 +31,11 @@ describe('fact batching', () => {
     const t = new FakeTransport('web-1', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
     const absent: FactQuery = { key: 'getent', script: 'exit 2', exitCodes: [0, 2], parse: (s, o) => `${o.code}:${s}` };
     const refused: FactQuery = { key: 'json', script: 'echo nope', parse: (s) => JSON.parse(s) as unknown };
-    const { facts, failed } = await gatherFacts(t, [
+    const { facts, failed } = (await gatherFacts(t, [
       { owner: 'broken', queries: { ok: q('ok', 'echo ok'), bad: q('ufw', 'echo partial; echo ufw: command failed >&2; exit 1') } },
       { owner: 'absent', queries: { g: absent } },
       { owner: 'unparsable', queries: { j: refused } },
-    ]);
+    ]))();
     expect(failed.get('broken')).toBe('on web-1, fact query ufw failed (exit 1): ufw: command failed');
     expect(facts[0]).toBeUndefined();
     expect(facts[1]).toEqual({ g: '2:' });
@@ -51,11 +51,11 @@ describe('fact batching', () => {
   it('sends one exec per run-as user and shares identical keys', async () => {
     const t = new FakeTransport('h', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
     const shared = q('dpkg', 'echo listing');
-    const { facts } = await gatherFacts(t, [
+    const { facts } = (await gatherFacts(t, [
       { owner: 'r1', queries: { pkgs: shared, x: q('x', 'echo x') } },
       { owner: 'r2', queries: { pkgs: shared } },
       { owner: 'r3', queries: { pg: q('pg', 'echo pg', 'postgres') } },
-    ]);
+    ]))();
     expect(t.execCount).toBe(2);
     expect(t.scripts[0].match(/echo listing/g)).toHaveLength(1);
     expect(facts[0]).toEqual({ pkgs: 'listing\n', x: 'x\n' });
@@ -69,12 +69,12 @@ describe('fact batching', () => {
     // One line per item: `echo a b` answers for every item at once.
     const merge = { key: 'echo-all', script: (items: string[]) => `for i in ${items.join(' ')}; do echo "item=$i"; done`, split: (out: string) => out.split('\n').slice(0, -1) };
     const item = (name: string): FactQuery => ({ key: `item:${name}`, script: merge.script([name]), parse: (s) => s, merge: { ...merge, item: name } });
-    const { facts } = await gatherFacts(t, [
+    const { facts } = (await gatherFacts(t, [
       { owner: 'a', queries: { x: item('a') } },
       { owner: 'plain', queries: { p: q('p', 'echo plain') } },
       { owner: 'b', queries: { x: item('b') } },
       { owner: 'a-again', queries: { x: item('a') } },
-    ]);
+    ]))();
     expect(t.execCount).toBe(1);
     expect(t.scripts[0].match(/for i in/g)).toHaveLength(1);
     expect(t.scripts[0]).toContain('for i in a b; do');
@@ -85,16 +85,16 @@ describe('fact batching', () => {
     const t = new FakeTransport('h', (script, opts) =>
       opts.runAs ? { code: 1, stdout: '', stderr: 'su: user app does not exist' } : { code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() },
     );
-    const { facts, unavailable } = await gatherFacts(t, [
+    const { facts, unavailable } = (await gatherFacts(t, [
       { owner: 'root-side', queries: { a: q('a', 'echo a') } },
       { owner: 'app-side', queries: { b: q('b', 'echo b', 'app') } },
-    ]);
+    ]))();
     expect(facts[0]).toEqual({ a: 'a\n' });
     expect(unavailable.get('app-side')).toMatch(/reading facts as app failed \(exit 1\): su: user app does not exist/);
   });
 
   it('fails the host with a hint when the script did not run (sudo refused)', async () => {
     const t = new FakeTransport('h', () => ({ code: 1, stdout: '', stderr: 'sudo: a password is required' }));
-    await expect(gatherFacts(t, [{ owner: 'r', queries: { a: q('a', 'true') } }])).rejects.toThrow(/reading facts as root failed \(exit 1\): sudo: a password is required/);
+    await expect(gatherFacts(t, [{ owner: 'r', queries: { a: q('a', 'true') } }]).then((read) => read())).rejects.toThrow(/reading facts as root failed \(exit 1\): sudo: a password is required/);
   });
 });
