@@ -519,10 +519,10 @@ export class HostRun {
    * resource's facts ride in its last upstream's verification.
    */
   private async planAhead(resources: Resource[], finishing: readonly Resource[]): Promise<Map<Resource, Planned>> {
-    const upstreamDone = (o: Resource) => {
-      const edges = this.graph.upstream(o);
+    /** o's upstream all done (or finishing), none failed, and one of them changed (or finishing). */
+    const freed = (o: Resource) => {
       let changed = false;
-      for (const e of edges) {
+      for (const e of this.graph.upstream(o)) {
         if (finishing.includes(e.from)) changed = true;
         else {
           const status = this.results.get(e.from)?.status;
@@ -532,7 +532,7 @@ export class HostRun {
       }
       return changed;
     };
-    const later = this.graph.order.filter((o) => !this.results.has(o) && !this.ahead.has(o) && !resources.includes(o) && !this.opts.remote?.upstream(o).length && upstreamDone(o));
+    const later = this.graph.order.filter((o) => !this.results.has(o) && !this.ahead.has(o) && !resources.includes(o) && !this.opts.remote?.upstream(o).length && freed(o));
     const plans = await this.plan(later.length ? [...resources, ...later] : resources);
     for (const o of later) this.ahead.set(o, plans.get(o)!);
     return plans;
