@@ -3,7 +3,7 @@
 // run-as user, plan is pure, apply is the only side effect, and after apply
 // the engine re-reads facts and requires the plan to be empty.
 
-import type { Where } from './diagnostics.js';
+import type { HostError, Where } from './diagnostics.js';
 import type { ExecResult } from '../transport/transport.js';
 
 /** What a fact query printed and how it ended. */
@@ -158,11 +158,18 @@ export interface Watchable<S, F> {
 
 /**
  * A type whose resources of one group are applied together in one step (all
- * package installs of a host in one apt transaction).
+ * package installs of a host in one apt transaction, its files written in
+ * one exec), when they are ready at the same time.
  */
 export interface Groupable<S, F> {
   group: string;
-  applyGroup(items: { spec: S; changes: Change[]; facts: F }[], ctx: ApplyContext): Promise<void>;
+  /** How the step is named in a member's reason: "one apt transaction" (with 3 more). */
+  together: string;
+  /**
+   * Apply every item. Throws when the step failed as a whole (every member
+   * failed); or returns each item's own failure (undefined: applied).
+   */
+  applyGroup(items: { spec: S; changes: Change[]; facts: F }[], ctx: ApplyContext): Promise<void | (HostError | undefined)[]>;
 }
 
 /** All of a capability, or none of it: a type cannot be half watchable. */

@@ -10,7 +10,7 @@ import type { LastConverged, ResourceResult, ResourceStatus } from '../core/resu
 import type { Graph } from '../graph/graph.js';
 import type { Host } from '../inventory/inventory.js';
 import type { Resource } from '../state/compile.js';
-import { describeExit, outputTail, type ExecResult, type Held, type Transport } from '../transport/transport.js';
+import { commandFailure, type ExecResult, type Held, type Transport } from '../transport/transport.js';
 import { classify, lastConverged, nextRecord, reactionClass, recordQuery, runOrigin, writeRecord, type AppliedRecord, type RunOrigin } from './applied-record.js';
 import { gatherFacts, type FactRequest } from './facts.js';
 import { sameFacts } from './facts-cache.js';
@@ -188,10 +188,7 @@ export class HostRun {
       exec,
       run: async (cmd, purpose) => {
         const res = await exec(cmd);
-        if (res.code !== 0) {
-          const detail = outputTail(res, 4);
-          throw new HostError(`${purpose} failed (${describeExit(res)})${detail ? `: ${detail}` : ''}`, `fix what the output names on ${this.host.name} (or in this resource's state), then run again; --check shows what is left to do`);
-        }
+        if (res.code !== 0) throw commandFailure(purpose, res, this.host.name);
         return res;
       },
       canReconnect: async () => {
@@ -539,31 +536,58 @@ export class HostRun {
   }
 
   /**
-   * Merge r with every later resource of its group that is ready now (all its
-   * upstream done and unchanged, not gated by onchanges): one apt transaction.
+   * o's plan when o can join a group's step now: its upstream all done,
+   * none failed, nothing to react to, no onchanges gate, no rollout, no
+   * other host to wait for, and a plan read after its upstream's changes
+   * (read ahead, see planAhead) when any changed.
+   */
+  private readyPlan(o: Resource): Planned | undefined {
+    if (this.results.has(o) || this.hasOnchanges(o) || o.rolling || this.owedFromEarlier.has(o.id) || this.opts.remote?.upstream(o).length) return undefined;
+    let changed = false;
+    for (const e of this.graph.upstream(o)) {
+      const status = this.results.get(e.from)?.status;
+      if (status === undefined || status === 'failed' || status === 'skipped') return undefined;
+      if (changedStatus(status)) {
+        if (e.kind === 'watch' && o.type.onWatch) return undefined;
+        changed = true;
+      }
+    }
+    const p = changed ? this.ahead.get(o) : this.planned.get(o);
+    return p && !p.error && p.changes.length ? p : undefined;
+  }
+
+  /**
+   * Merge r with every later resource of its group that is ready now
+   * (readyPlan): one apt transaction, one exec for a host's files. A type
+   * that reports each member's failure fails only those; otherwise a
+   * failure fails all.
    */
   private async applyGroup(r: Resource, p: Planned, ctx: ApplyContext, started: number): Promise<void> {
     const members = [r];
+    const items = [{ spec: r.spec, changes: p.changes, facts: p.facts }];
     for (const o of this.graph.order) {
-      if (o === r || this.results.has(o) || o.type.group !== r.type.group || this.hasOnchanges(o)) continue;
-      const ready = this.graph.upstream(o).every((e) => this.results.get(e.from)?.status === 'unchanged') && !this.opts.remote?.upstream(o).length;
-      const op = this.planned.get(o)!;
-      if (ready && !op.error && op.changes.length) members.push(o);
+      if (o === r || o.type.group !== r.type.group) continue;
+      const op = this.readyPlan(o);
+      if (!op) continue;
+      members.push(o);
+      items.push({ spec: o.spec, changes: op.changes, facts: op.facts });
+      this.ahead.delete(o);
     }
-    const items = members.map((m) => ({ spec: m.spec, changes: m === r ? p.changes : this.planned.get(m)!.changes, facts: m === r ? p.facts : this.planned.get(m)!.facts }));
+    let failed: (HostError | undefined)[] | void;
     try {
-      await r.type.applyGroup!(items, ctx);
+      failed = await r.type.applyGroup!(items, ctx);
     } catch (e) {
       for (const [i, m] of members.entries()) this.record(m, 'failed', errorMessage(e), started, { hint: (e as HostError).hint, changes: items[i].changes, where: m.where });
       return;
     }
-    const failures = await this.verify(members);
-    const ok = members.filter((m) => !failures.has(m));
-    await this.owe(ok);
-    const others = members.length > 1 ? ` (one ${r.type.group} transaction with ${members.length - 1} more)` : '';
+    const applied = members.filter((_, i) => !failed?.[i]);
+    const failures = applied.length ? await this.verify(applied) : new Map<Resource, string>();
+    await this.owe(applied.filter((m) => !failures.has(m)));
+    const others = members.length > 1 ? ` (${r.type.together} with ${members.length - 1} more)` : '';
     for (const [i, m] of members.entries()) {
-      const f = failures.get(m);
-      if (f) this.record(m, 'failed', f, started, { changes: items[i].changes, where: m.where });
+      const f = failed?.[i];
+      if (f) this.record(m, 'failed', f.message, started, { hint: f.hint, changes: items[i].changes, where: m.where });
+      else if (failures.has(m)) this.record(m, 'failed', failures.get(m)!, started, { changes: items[i].changes, where: m.where });
       else this.record(m, 'changed', `changed: ${items[i].changes.map((c) => c.path).join(', ')}${others}`, started, { changes: items[i].changes });
     }
   }

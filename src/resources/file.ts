@@ -12,6 +12,7 @@ import type { Change, CompileContext, FactQuery, ResourceType } from '../core/re
 import { flat, shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
+import { runStep, runSteps, type Step } from './lib/steps.js';
 import { eachKeyValue, metadataChanges, metadataScript, pathImplicitAfter, setStatField, STAT_SH, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
@@ -165,6 +166,24 @@ function readSource(source: string, ctx: CompileContext): SourceContent {
   }
 }
 
+/** The one script that makes the file match: remove it, set its owner and mode, or write it whole. */
+function fileStep(spec: ResolvedFileSpec, changes: Change[]): Step {
+  const p = shq(spec.path);
+  if (spec.ensure === 'absent') return { script: `rm -f ${p}`, purpose: `removing ${spec.path}` };
+  const rewrite = changes.some((c) => c.path === 'content' || c.path === 'file');
+  if (!rewrite) return { script: `set -e\n${metadataScript(spec, p)}`, purpose: `setting owner/mode of ${spec.path}` };
+  const content = desiredContent(spec) ?? new Content(Buffer.alloc(0));
+  const script = atomicWriteScript({
+    path: p,
+    // Unmanaged metadata is kept from the old file.
+    metadata: [KEEP_METADATA, metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
+    validate: spec.validate?.split('%s').join('"$tmp"'),
+    backup: spec.backup,
+    sha256: content.sha256,
+  });
+  return { script, stdin: content.bytes, purpose: `writing ${spec.path}` };
+}
+
 export const file: ResourceType<ResolvedFileSpec, { file: FileFacts }> = {
   kind: 'file',
   id: (spec) => `file:${spec.path}`,
@@ -202,26 +221,9 @@ export const file: ResourceType<ResolvedFileSpec, { file: FileFacts }> = {
     return changes;
   },
 
-  async apply(spec, changes, _facts, ctx) {
-    const p = shq(spec.path);
-    if (spec.ensure === 'absent') {
-      await ctx.run({ script: `rm -f ${p}` }, `removing ${spec.path}`);
-      return;
-    }
-    const rewrite = changes.some((c) => c.path === 'content' || c.path === 'file');
-    if (!rewrite) {
-      await ctx.run({ script: `set -e\n${metadataScript(spec, p)}` }, `setting owner/mode of ${spec.path}`);
-      return;
-    }
-    const content = desiredContent(spec) ?? new Content(Buffer.alloc(0));
-    const script = atomicWriteScript({
-      path: p,
-      // Unmanaged metadata is kept from the old file.
-      metadata: [KEEP_METADATA, metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
-      validate: spec.validate?.split('%s').join('"$tmp"'),
-      backup: spec.backup,
-      sha256: content.sha256,
-    });
-    await ctx.run({ script, stdin: content.bytes }, `writing ${spec.path}`);
-  },
+  apply: (spec, changes, _facts, ctx) => runStep(fileStep(spec, changes), ctx),
+  // A first apply writes most of a host's files at once: one exec for all that are ready.
+  group: 'file',
+  together: 'written in one exec',
+  applyGroup: (items, ctx) => runSteps(items.map((i) => fileStep(i.spec, i.changes)), ctx),
 };

@@ -153,6 +153,7 @@ export const pkg: ResourceType<PackageSpec, PackageFacts> = {
   plan: (spec, facts) => planPackage(spec, facts),
 
   group: 'apt',
+  together: 'one apt transaction',
   applyGroup: applyPackages,
   apply: (spec, changes, facts, ctx) => applyPackages([{ spec, changes, facts }], ctx),
 };

@@ -5,6 +5,7 @@
 // swap is worse than waiting), and a command the connection lost runs on.
 
 import { constants } from 'node:os';
+import { HostError } from '../core/diagnostics.js';
 import { PROGRESS_PREFIX } from '../core/shell.js';
 
 export interface ExecResult {
@@ -61,6 +62,12 @@ export function describeExit(r: ExecResult): string {
   if (r.cutOff) return r.cutOff;
   const sig = Object.entries(constants.signals).find(([, n]) => r.code === 128 + n)?.[0];
   return sig ? `exit ${r.code} (killed by ${sig})` : `exit ${r.code}`;
+}
+
+/** A command that exited non-zero, as the error a resource's apply throws: its purpose, how it ended, its last lines. */
+export function commandFailure(purpose: string, res: ExecResult, hostName: string): HostError {
+  const detail = outputTail(res, 4);
+  return new HostError(`${purpose} failed (${describeExit(res)})${detail ? `: ${detail}` : ''}`, `fix what the output names on ${hostName} (or in this resource's state), then run again; --check shows what is left to do`);
 }
 
 /** The last lines a command printed (stderr, else stdout) on one line, for error messages. */

@@ -77,6 +77,8 @@ describe('safety promises on one host', () => {
       app: { service: { name: 'safety-app', running: true }, require: ['app-unit'], watch: ['sudoers'] },
       sudoers: { file: { path: '/etc/sudoers.d/safety', content: sudoers, mode: '0440', validate: 'visudo -cf %s' } },
       after: { cmd: { run: 'touch /srv/safety/after-sudoers', creates: '/srv/safety/after-sudoers' }, require: ['sudoers'] },
+      // Written in the same exec as sudoers (a file group): it changes though sudoers fails.
+      note: { file: { path: '/srv/safety/note', content: `${sudoers.length}\n` } },
     });
     const good = '%safety ALL=(ALL) NOPASSWD: ALL\n';
     state('validate', resources(good));
@@ -91,6 +93,7 @@ describe('safety promises on one host', () => {
     const rs = resourcesOf(res.json, HOST);
     expect(rs.sudoers.status).toBe('failed');
     expect(rs.sudoers.reason).toMatch(/^writing \/etc\/sudoers\.d\/safety failed \(exit 3\): validate failed, old file kept: .*syntax error/);
+    expect(rs.note).toMatchObject({ status: 'changed', reason: 'changed: content (written in one exec with 1 more)' });
     expect(rs.app).toMatchObject({ status: 'skipped', reason: 'requisite sudoers failed' });
     expect(rs.after).toMatchObject({ status: 'skipped', reason: 'requisite sudoers failed' });
     // The old file, and no temporary one beside it (the image's own drop-ins, README and converge-deploy, stay).

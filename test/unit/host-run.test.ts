@@ -16,6 +16,7 @@ import { buildGraph } from '../../src/graph/graph.js';
 import type { Host } from '../../src/inventory/inventory.js';
 import type { Resource } from '../../src/state/compile.js';
 import { LocalTransport } from '../../src/transport/local.js';
+import { runSteps } from '../../src/resources/lib/steps.js';
 import { acquireRunLock } from '../../src/engine/host-state.js';
 
 interface Toy {
@@ -48,9 +49,11 @@ function toyType(dir: string, calls: string[], group?: string): ResourceType<Toy
   return {
     ...base,
     group,
+    together: `one ${group} step`,
+    // Each member's own failure, as a file group reports it: a value "fail" exits 3.
     async applyGroup(items, ctx) {
       calls.push(`group ${items.map((i) => i.spec.name).join(',')}`);
-      for (const i of items) await ctx.run(write(i.spec), 'group write');
+      return runSteps(items.map((i) => (i.spec.value === 'fail' ? { script: 'echo refused >&2; exit 3', purpose: `writing ${i.spec.name}` } : { ...write(i.spec), purpose: `writing ${i.spec.name}` })), ctx);
     },
   };
 }
@@ -210,6 +213,28 @@ describe('host run', { timeout: 60_000 }, () => {
     expect(calls).toEqual(['group p1,p2', 'apply repo', 'group p3']);
     expect(['p1', 'p2', 'p3'].map((id) => byId[id].status)).toEqual(['changed', 'changed', 'changed']);
     expect(readFileSync(join(dir, 'p3'), 'utf8')).toBe('3');
+  });
+
+  it('merges members whose upstream changed once their plans were read after it, and fails a member alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-hr-'));
+    const calls: string[] = [];
+    const g = toyType(dir, calls, 'file');
+    const t = toyType(dir, calls);
+    const { byId, execs } = await run([
+      resource(t, 'dir', { name: 'dir', value: 'd' }),
+      ...['f1', 'f2', 'f3'].map((n) => resource(g, n, { name: n, value: n === 'f2' ? 'fail' : n }, { require: ['dir'] })),
+      resource(t, 'after-f2', { name: 'after-f2', value: 'x' }, { require: ['f2'] }),
+      resource(t, 'after-f3', { name: 'after-f3', value: 'x' }, { require: ['f3'] }),
+    ]);
+    expect(calls).toEqual(['apply dir', 'group f1,f2,f3', 'apply after-f3']);
+    expect(byId.f1).toMatchObject({ status: 'changed', reason: 'changed: value (one file step with 2 more)' });
+    expect(byId.f2).toMatchObject({ status: 'failed', reason: 'writing f2 failed (exit 3): refused' });
+    expect(byId['after-f2']).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/^requisite f2 failed/) });
+    expect([byId.f3.status, byId['after-f3'].status]).toEqual(['changed', 'changed']);
+    expect(readFileSync(join(dir, 'f3'), 'utf8')).toBe('f3');
+    // The batch, the lock; dir's apply and verification (reading f1-f3 ahead); the group's one exec
+    // and one verification of f1 and f3 (reading after-f3 ahead); after-f3's apply and verification; the record.
+    expect(execs).toBe(1 + 1 + 2 + 2 + 2 + 1);
   });
 
   it('performs a reaction an interrupted run owed, once, even though nothing differs', async () => {
