@@ -516,20 +516,7 @@ export class HostRun {
    * resource's facts ride in its last upstream's verification.
    */
   private async planAhead(resources: Resource[], finishing: readonly Resource[]): Promise<Map<Resource, Planned>> {
-    /** o's upstream all done (or finishing), none failed, and one of them changed (or finishing). */
-    const freed = (o: Resource) => {
-      let changed = false;
-      for (const e of this.graph.upstream(o)) {
-        if (finishing.includes(e.from)) changed = true;
-        else {
-          const status = this.results.get(e.from)?.status;
-          if (status === undefined || status === 'failed' || status === 'skipped') return false;
-          changed ||= changedStatus(status);
-        }
-      }
-      return changed;
-    };
-    const later = this.graph.order.filter((o) => !this.results.has(o) && !this.ahead.has(o) && !resources.includes(o) && !this.opts.remote?.upstream(o).length && freed(o));
+    const later = this.graph.order.filter((o) => !this.results.has(o) && !this.ahead.has(o) && !resources.includes(o) && !this.opts.remote?.upstream(o).length && !!this.settled(o, finishing)?.changed);
     const plans = await this.plan(later.length ? [...resources, ...later] : resources);
     for (const o of later) this.ahead.set(o, plans.get(o)!);
     return plans;
@@ -543,17 +530,34 @@ export class HostRun {
    */
   private readyPlan(o: Resource): Planned | undefined {
     if (this.results.has(o) || this.hasOnchanges(o) || o.rolling || this.owedFromEarlier.has(o.id) || this.opts.remote?.upstream(o).length) return undefined;
+    const up = this.settled(o);
+    if (!up || (up.watchFired && o.type.onWatch)) return undefined;
+    const p = up.changed ? this.ahead.get(o) : this.planned.get(o);
+    return p && !p.error && p.changes.length ? p : undefined;
+  }
+
+  /**
+   * How o's upstream on this host stands once all of it is done (or among
+   * `finishing`, counted as changed) and none failed or was skipped: whether
+   * one changed, and whether a watched one did; undefined before then.
+   * Read-ahead (which facts to read) and groups (who may join) both ask it.
+   */
+  private settled(o: Resource, finishing: readonly Resource[] = []): { changed: boolean; watchFired: boolean } | undefined {
     let changed = false;
+    let watchFired = false;
     for (const e of this.graph.upstream(o)) {
+      if (finishing.includes(e.from)) {
+        changed = true;
+        continue;
+      }
       const status = this.results.get(e.from)?.status;
       if (status === undefined || status === 'failed' || status === 'skipped') return undefined;
       if (changedStatus(status)) {
-        if (e.kind === 'watch' && o.type.onWatch) return undefined;
         changed = true;
+        watchFired ||= e.kind === 'watch';
       }
     }
-    const p = changed ? this.ahead.get(o) : this.planned.get(o);
-    return p && !p.error && p.changes.length ? p : undefined;
+    return { changed, watchFired };
   }
 
   /**
