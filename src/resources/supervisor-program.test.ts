@@ -4,6 +4,7 @@ import { factFixture, planInput } from '../../test/support/fixtures.js';
 import { planCtx } from '../../test/unit/fixtures.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import { sha256 } from './file.js';
+import { STATUS_PY } from './lib/supervisor-status.js';
 import { programStatus, renderProgram, statusScript, supervisorProgram, type SupervisorStatus } from './supervisor-program.js';
 
 // The spec whose rendering the config_* fixtures were captured against.
@@ -32,8 +33,16 @@ const facts = (configFixture: string, statusState: string | SupervisorStatus) =>
 const compileCtx = { statesDir: '/states', vars: {}, renderTemplate: () => '', where: { file: 'states/app.yaml', line: 7 } };
 
 describe('supervisor_program status facts', () => {
+  it("ask supervisord's socket with a Python that fits in sh's single quotes, and a supervisorctl given its own path as given", () => {
+    expect(STATUS_PY).not.toContain("'");
+    expect(statusScript(spec)).toContain(`python3 -I -S -c '${STATUS_PY}'`);
+    const custom = statusScript({ ...spec, supervisorctl: '/opt/sv/bin/supervisorctl -c /opt/sv/sv.conf' });
+    expect(custom).not.toContain('python3');
+    expect(custom).toContain('out=$(/opt/sv/bin/supervisorctl -c /opt/sv/sv.conf status 2>&1); rc=$?');
+  });
+
   it('parse every program supervisorctl lists, with its process state and pid', () => {
-    expect(status('status_programs')).toEqual({ state: 'RUNNING', pid: 664, detail: 'ticker                           RUNNING   pid 664, uptime 0:01:17' });
+    expect(status('status_programs')).toEqual({ state: 'RUNNING', pid: 339, detail: 'ticker                           RUNNING   pid 339, uptime 0:00:04' });
     expect(status('status_programs', 'stopped').state).toBe('STOPPED');
     expect(status('status_programs', 'slow').state).toBe('STARTING');
     expect(status('status_programs', 'broken')).toMatchObject({ state: 'FATAL', detail: expect.stringContaining('Exited too quickly') });

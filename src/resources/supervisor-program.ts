@@ -2,7 +2,9 @@
 // and RUNNING. `supervisorctl reread` only reads the files; `update NAME` then
 // adds, changes (restarts) or removes that one program, so no other program
 // of the host is restarted. Facts are `supervisorctl status` (read-only), one
-// query shared by all programs of the host.
+// query shared by all programs of the host, asked of supervisord's socket
+// without supervisorctl's start-up where that gives the same answer
+// (lib/supervisor-status.ts).
 //
 // Values are written so that supervisor reads them back literally: its config
 // parser expands %(name)s (so % is doubled), ends a value at " ;" or " #"
@@ -16,6 +18,7 @@ import { shq } from '../core/shell.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import { outputTail } from '../transport/transport.js';
 import type { FileFacts } from './file.js';
+import { supervisorStatusFunction } from './lib/supervisor-status.js';
 import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './lib/managed-file.js';
 
 const PROCESS_STATES = ['STOPPED', 'STARTING', 'RUNNING', 'BACKOFF', 'STOPPING', 'EXITED', 'FATAL', 'UNKNOWN'] as const;
@@ -34,11 +37,10 @@ const ctl = (spec: SupervisorProgramSpec) => spec.supervisorctl ?? 'supervisorct
 
 /**
  * Read-only: every program's status line and supervisorctl's exit code. One
- * query for all programs of a host (their key is the same): each
- * `supervisorctl` is a Python start of ~0.4 s.
+ * query for all programs of a host (their key is the same).
  */
 export function statusScript(spec: SupervisorProgramSpec): string {
-  return [`out=$(${ctl(spec)} status 2>&1)`, 'echo "rc=$?"', `printf '%s\\n' "$out"`].join('\n');
+  return [supervisorStatusFunction(ctl(spec)), 'supervisor_status', 'echo "rc=$rc"', `printf '%s\\n' "$out"`].join('\n');
 }
 
 /** Every program supervisord knows, by name; or, when it could not list them, why (unreachable, no supervisorctl). */
@@ -137,8 +139,11 @@ function waitRunningScript(spec: SupervisorProgramSpec): string {
   return [
     'set -f',
     'started=; i=0',
+    supervisorStatusFunction(ctl(spec)),
     'while :; do',
-    `  s=$(${ctl(spec)} status ${shq(spec.name)} 2>&1)`,
+    '  supervisor_status',
+    // Its own line; when supervisord did not answer, what was printed instead.
+    `  case $rc in 0|3) s=$(printf '%s\\n' "$out" | awk -v n=${shq(spec.name)} '$1 == n { print; f = 1 } END { if (!f) print n ": ERROR (no such process)" }') ;; *) s=$out ;; esac`,
     '  set -- $s',
     '  case "${2:-}" in',
     '    RUNNING) exit 0 ;;',

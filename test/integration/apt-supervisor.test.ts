@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { converge, resourcesOf } from '../support/cli.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { snapshot } from '../support/snapshot.js';
+import { statusScript } from '../../src/resources/supervisor-program.js';
 
 const HOST = 'aptsup-1';
 const TOKEN = 'tok-3f9c1e77-very-secret';
@@ -203,6 +204,20 @@ describe('apt_repo, unattended_upgrades and supervisor_program on a container', 
     expect(fix.code, fix.stderr).toBe(0);
     expect(statuses(fix.json)).toMatchObject({ ticker: 'changed', tocker: 'unchanged' });
     expect(await sh('supervisorctl status ticker')).toMatch(/^ticker\s+RUNNING/);
+  });
+
+  it("programs' status is read from supervisord's socket as supervisorctl prints it, and from supervisorctl where it could differ", async () => {
+    const query = statusScript({ name: 'ticker' });
+    const noUptime = (s: string) => s.replace(/, uptime \S+/g, '');
+    // A supervisorctl ahead on PATH that only says it ran: the socket's answer is the real supervisorctl's.
+    await sh("mkdir -p /tmp/fakectl && printf '#!/bin/sh\\necho supervisorctl ran\\n' > /tmp/fakectl/supervisorctl && chmod 755 /tmp/fakectl/supervisorctl");
+    const real = await fleet.exec(HOST, 'supervisorctl status');
+    expect(real.stdout).toMatch(/^ticker\s+RUNNING\s+pid \d+/m);
+    expect(noUptime(await sh(`PATH=/tmp/fakectl:$PATH\n${query}`))).toBe(noUptime(`rc=${real.code}\n${real.stdout}`));
+    // A [supervisorctl] section in an included file may point elsewhere: supervisorctl itself is asked.
+    await sh('printf "[supervisorctl]\\nserverurl=unix:///var/run/supervisor.sock\\n" > /etc/supervisor/conf.d/zz-ctl.conf');
+    expect(await sh(`PATH=/tmp/fakectl:$PATH\n${query}`)).toBe('rc=0\nsupervisorctl ran\n');
+    await sh('rm -r /etc/supervisor/conf.d/zz-ctl.conf /tmp/fakectl');
   });
 
   it('a repository whose index is gone (an interrupted refresh) is fetched again', async () => {
