@@ -35,6 +35,28 @@ export interface FactQuery<T = unknown> {
   parse(stdout: string, output: QueryOutput): T;
   /** One command answers this query for many items at once: see FactMerge. */
   merge?: FactMerge;
+  /**
+   * Tables the script's functions look `tableArg` up in before running a
+   * command of their own: a batch runs each table's command once for the
+   * args of all its queries (one `stat` and one `sha256sum` for every file
+   * of the host instead of one each). Shared arrays: a query carries only
+   * its arg, not an object of its own.
+   */
+  tables?: readonly FactTable[];
+  tableArg?: string;
+}
+
+/**
+ * sh run once at the top of a batch, before its queries, for the tableArgs
+ * of every query that names this table: it sets shell variables the
+ * queries' functions read. A table only saves commands: a function that does
+ * not find its arg there (a path the command could not read, or one the
+ * table left out) runs its own command, so a query's output is the same
+ * with or without the table, and the query's `script` alone (fixtures,
+ * capture.mjs) prints what it prints in a batch.
+ */
+export interface FactTable {
+  script(args: readonly string[]): string;
 }
 
 /**

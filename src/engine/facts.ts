@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { errorMessage, HostError } from '../core/diagnostics.js';
-import type { FactMerge, FactQueries, FactQuery, Facts, QueryOutput } from '../core/resource.js';
+import type { FactMerge, FactQueries, FactQuery, FactTable, Facts, QueryOutput } from '../core/resource.js';
 import { marker } from '../core/shell.js';
 import type { ExecResult, Transport } from '../transport/transport.js';
 
@@ -37,6 +37,17 @@ export function batchScript(queries: FactQuery[], token: string): string {
     if (fs) for (let j = 0; j < fs.length; j++) functions.add(fs[j]);
   }
   for (const f of functions) parts.push(f, '\n');
+  const tables = new Map<FactTable, string[]>();
+  for (let i = 0; i < queries.length; i++) {
+    const { tables: ts, tableArg } = queries[i];
+    if (!ts || tableArg === undefined) continue;
+    for (let j = 0; j < ts.length; j++) {
+      const args = tables.get(ts[j]);
+      if (args) args.push(tableArg);
+      else tables.set(ts[j], [tableArg]);
+    }
+  }
+  for (const [table, args] of tables) parts.push(table.script(args), '\n');
   // stdin is the batch itself: a query must never read (and swallow) the rest of it.
   // `$?` after the assignment is the subshell's exit code.
   for (let i = 0; i < queries.length; i++) parts.push('converge_begin ', String(i), '\nerr=$( (\n', queries[i].script, '\n) </dev/null 2>&1 1>&3 3>&- ); converge_end $?\n');

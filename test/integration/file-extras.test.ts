@@ -13,6 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { converge, resourcesOf } from '../support/cli.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { snapshot } from '../support/snapshot.js';
+import type { FactQuery } from '../../src/core/resource.js';
+import { batchScript, splitBatch } from '../../src/engine/facts.js';
+import { fileFactQuery } from '../../src/resources/file.js';
+import { statQuery } from '../../src/resources/lib/fs-common.js';
 
 const HOST = 'fx-1';
 const LOGO = '/usr/local/share/converge/logo.bin';
@@ -187,5 +191,34 @@ describe('file extras on a real host', () => {
     // The stray file is gone, the excluded cache stays.
     expect(await exec('cd /srv/site && ls -A && cat index.html && stat -c %a css')).toBe('cache\ncss\nindex.html\nlogo.bin\n<h1>site</h1>\n755\n');
     expect(statuses((await run('--check')).json)).toEqual(allBut('unchanged', {}));
+  });
+
+  it("a batch's stat and sha256sum tables answer every file and directory query as the query alone does, in two commands", async () => {
+    const dir = '/tmp/tables';
+    const odd = ['two  spaces', 'new\nline', 'tab\tname', 'back\\slash'].map((n) => `${dir}/${n}`);
+    const plain = ['file', 'file2', 'sub/file', 'with space', 'secret', 'dir', 'link', 'fifo', 'absent'].map((n) => `${dir}/${n}`);
+    // /tmp/tables/file is a prefix of file2 and a suffix of nothing else; sub/file has the same content; nothing reads the FIFO (it would block).
+    await exec(`mkdir -p ${dir}/sub ${dir}/dir && cd ${dir} && echo a > file && echo b > file2 && echo a > sub/file && echo c > 'with space' && echo s > secret && chmod 600 secret && ln -s file link && mkfifo fifo && for f in 'two  spaces' "$(printf 'new\\nline')" "$(printf 'tab\\tname')" 'back\\slash'; do echo odd > "$f"; done`);
+    const sum = (text: string) => createHash('sha256').update(text).digest('hex');
+    const queries = (paths: string[], fetch: boolean): FactQuery[] =>
+      paths.flatMap((p, i) => [statQuery(p), fileFactQuery(`f${i}`, p, i % 2 ? sum('a\n') : undefined, fetch), fileFactQuery(`g${i}`, p, sum('nope'), fetch)]);
+    const withoutTables = (qs: FactQuery[]) => qs.map(({ tables: _t, tableArg: _a, ...q }) => q);
+    const answers = async (qs: FactQuery[], user: string) => {
+      const script = batchScript(qs, 'tok');
+      const r = await fleet.exec(HOST, ['runuser', '-u', user, '--', 'env', 'PATH=/tmp/tables-bin:/usr/bin:/bin', 'sh', '-c', script]);
+      expect(r.code, r.stderr).toBe(0);
+      return [...splitBatch(r.stdout, qs, 'tok')];
+    };
+    for (const user of ['root', 'nobody']) {
+      const qs = queries([...plain, ...odd], true);
+      const answered = await answers(qs, user);
+      expect(answered.length).toBe(qs.length);
+      expect(answered).toEqual(await answers(withoutTables(qs), user));
+    }
+    // Each stat and sha256sum logged: over plain paths and expected hashes (nothing to fetch), one of each in all.
+    await exec("mkdir -p /tmp/tables-bin && for c in stat sha256sum; do printf '#!/bin/sh\\necho %s >> /tmp/tables-log\\nexec /usr/bin/%s \"$@\"\\n' $c $c > /tmp/tables-bin/$c && chmod 755 /tmp/tables-bin/$c; done");
+    await answers(queries(plain, false), 'root');
+    expect(await exec('sort /tmp/tables-log | uniq -c | tr -s " "')).toBe(' 1 sha256sum\n 1 stat\n');
+    await exec(`rm -rf ${dir} /tmp/tables-bin /tmp/tables-log`);
   });
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { batchScript, gatherFacts, splitBatch } from '../../src/engine/facts.js';
-import type { FactQuery } from '../../src/core/resource.js';
+import type { FactQuery, FactTable } from '../../src/core/resource.js';
 import { FakeTransport } from '../../src/transport/fake.js';
 
 const q = (key: string, script: string, runAs?: string): FactQuery => ({ key, script, runAs, parse: (s) => s });
@@ -16,6 +16,16 @@ describe('fact batching', () => {
     expect(parts.get('b')).toEqual({ stdout: 'no-newline', code: 0, stderr: '' });
     expect(parts.get('c')).toEqual({ stdout: '', code: 3, stderr: '' });
     expect(parts.get('d')).toEqual({ stdout: 'after-failure\n', code: 0, stderr: '' });
+  });
+
+  it("runs each table's command once, before the queries, for the args of every query that names it", () => {
+    const calls: string[][] = [];
+    const table: FactTable = { script: (args) => (calls.push([...args]), `tbl="${args.join(' ')}"`) };
+    const queries = [{ ...q('a', 'echo "a sees $tbl"'), tables: [table], tableArg: 'x' }, q('b', 'echo b'), { ...q('c', 'echo "c sees $tbl"'), tables: [table], tableArg: 'y' }];
+    const out = execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok') }).toString();
+    expect(calls).toEqual([['x', 'y']]);
+    expect(splitBatch(out, queries, 'tok').get('c')!.stdout).toBe('c sees x y\n');
+    expect(batchScript([q('b', 'echo b')], 'tok')).not.toContain('tbl=');
   });
 
   it("carries each query's exit code and stderr apart from its stdout", () => {

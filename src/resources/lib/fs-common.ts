@@ -2,7 +2,8 @@
 // path's type/owner/group/mode, planning metadata changes, and the implicit
 // edges to managed parent directories and owners.
 
-import type { Change, FactQuery } from '../../core/resource.js';
+import type { Change, FactQuery, FactTable } from '../../core/resource.js';
+import { PATH_TABLE, STAT_LOOKUP } from './path-tables.js';
 import { flat, shq } from '../../core/shell.js';
 
 export interface PathStat {
@@ -19,28 +20,32 @@ export function statScript(path: string): string {
   return statWordScript(shq(path));
 }
 
-/** sh function `converge_stat PATH`: statScript, for fact queries (see FactQuery.functions). */
-export const STAT_SH = `converge_stat() {\n${statWordScript('"$1"')}\n}`;
+/** sh function `converge_stat PATH`: statScript, for fact queries (see FactQuery.functions); the batch's stat table spares its stat. */
+export const STAT_SH = `converge_stat() {\n${typeLines('"$1"')}\nif [ -e "$1" ] && [ ! -L "$1" ]; then\n${STAT_LOOKUP}\nfi\ntrue\n}`;
 
 /** One list for every stat query: a batch defines each function once, whatever the number of paths. */
 const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
+const STAT_TABLES: readonly FactTable[] = Object.freeze([PATH_TABLE]);
 
 /** The fact query of a path's stat (parseStat reads it). */
 export function statQuery(path: string): FactQuery<PathStat> {
-  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, parse: parseStat };
+  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, tables: STAT_TABLES, tableArg: path, parse: parseStat };
 }
 
-/** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
-export function statWordScript(p: string): string {
+/** `type=...` of `p` (one sh word), by sh's own tests. */
+function typeLines(p: string): string {
   return [
     `if [ -L ${p} ]; then echo type=link`,
     `elif [ -d ${p} ]; then echo type=directory`,
     `elif [ -f ${p} ]; then echo type=file`,
     `elif [ -e ${p} ]; then echo type=other`,
     'else echo type=absent; fi',
-    `[ -e ${p} ] && [ ! -L ${p} ] && stat -c 'owner=%U\ngroup=%G\nmode=%a\nsize=%s' ${p}`,
-    'true',
   ].join('\n');
+}
+
+/** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
+export function statWordScript(p: string): string {
+  return [typeLines(p), `[ -e ${p} ] && [ ! -L ${p} ] && stat -c 'owner=%U\ngroup=%G\nmode=%a\nsize=%s' ${p}`, 'true'].join('\n');
 }
 
 /** Calls fn with each key=value line's key and value, in order. */
