@@ -30,7 +30,7 @@ const alice: UserSpec = { name: 'alice', shell: '/bin/bash', groups: ['developer
 describe('user facts', () => {
   it('parses an existing user: passwd, supplementary groups without the primary, ~/.ssh, keys and sudoers', () => {
     const f = fact('alice-converged');
-    expect(f).toMatchObject({ exists: true, uid: 1000, primary: 'alice', groups: ['developers', 'sudo'], shell: '/bin/bash', passwdHome: '/home/alice', home: '/home/alice' });
+    expect(f).toMatchObject({ exists: true, uid: 1001, primary: 'alice', groups: ['developers', 'sudo'], shell: '/bin/bash', passwdHome: '/home/alice', home: '/home/alice' });
     expect(f.sshDir).toEqual({ type: 'directory', owner: 'alice', group: 'alice', mode: 0o700, size: 4096 });
     expect(f.keysFile).toMatchObject({ type: 'file', owner: 'alice', mode: 0o600 });
     expect(f.sudoers).toMatchObject({ type: 'file', owner: 'root', group: 'root', mode: 0o440 });
@@ -80,7 +80,7 @@ describe('user plan', () => {
 
   it('changes the shell, uid, primary group and home', () => {
     expect(plan({ ...alice, shell: '/bin/zsh', uid: 1500, group: 'users', home: '/home/alice' }, 'alice-converged')).toEqual([
-      { path: 'uid', action: 'update', before: 1000, after: 1500 },
+      { path: 'uid', action: 'update', before: 1001, after: 1500 },
       { path: 'group', action: 'update', before: 'alice', after: 'users' },
       { path: 'shell', action: 'update', before: '/bin/bash', after: '/bin/zsh' },
     ]);

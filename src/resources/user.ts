@@ -46,9 +46,10 @@ export function userFactScript(spec: UserSpec): string {
   const lines = [
     `if ent=$(getent passwd ${n}); then`,
     '  echo "passwd=$ent"',
-    `  echo "primary=$(id -gn ${n})"`,
-    `  echo "groups=$(id -Gn ${n})"`,
-    `  h=$(printf '%s\\n' "$ent" | cut -d: -f6)`,
+    // id -Gn names the primary group first (coreutils); the home is the passwd entry's sixth field, cut by sh.
+    `  g=$(id -Gn ${n}); echo "primary=\${g%% *}"`,
+    '  echo "groups=$g"',
+    '  h=${ent#*:*:*:*:*:}; h=${h%%:*}',
     spec.home ? '' : `else h="$(useradd -D | sed -n 's/^HOME=//p')"/${n}`,
     'fi',
     spec.home ? `h=${shq(spec.home)}` : '',
