@@ -180,7 +180,7 @@ function compileEntry(entry: RawEntry, vars: Vars, templates: Templates, redacto
   const key = cache.key(entry, vars);
   let items = key === undefined ? undefined : cache.get(entry, key);
   if (!items) {
-    const compiled = compileItems(entry, vars, templates, redactor, where);
+    const compiled = compileItems(entry, vars, templates, redactor, where, cache);
     items = compiled.items;
     if (key !== undefined) {
       if (compiled.readAllVars) cache.exclude(entry);
@@ -307,7 +307,7 @@ function entryShape(entry: RawEntry, where: (...path: (string | number)[]) => Wh
 const NONE_NAMED = Object.freeze({ requisites: NO_REQUISITES, remote: NO_REMOTE });
 
 /** Render, check and resolve one entry for some vars; readAllVars: its resolve read more than the entry's templates name. */
-function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, where: (...path: (string | number)[]) => Where): { items: CompiledItem[]; readAllVars: boolean } {
+function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redactor: Redactor, where: (...path: (string | number)[]) => Where, cache: EntryCache): { items: CompiledItem[]; readAllVars: boolean } {
   const { src, rawId, body } = entry;
   const { kind, type, base, schemaKey, hasRequisites } = entryShape(entry, where);
 
@@ -336,7 +336,7 @@ function compileItems(entry: RawEntry, vars: Vars, templates: Templates, redacto
       resolved = type.resolve(spec, ctx);
       readAllVars ||= ctx.readAllVars;
     }
-    return { id, kind, type, spec: resolved, naturalId: type.id ? type.id(resolved) : `${kind}:${id}`, requisites, remote, rolling, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
+    return { id, kind, type, spec: resolved, naturalId: cache.naturalId(type.id ? type.id(resolved) : `${kind}:${id}`), requisites, remote, rolling, sensitive: !redactor.empty && redactor.touches(JSON.stringify(resolved)) };
   });
   return { items, readAllVars };
 }
