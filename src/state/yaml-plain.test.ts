@@ -22,7 +22,7 @@ describe('readPlainYaml', () => {
       '  web: {}',
       '  db:',
       '    vars:',
-      '      names: [a, "b c", \'d\', [e, f], { g: h }]',
+      '      names: [a, "b c", \'d\', [e, f], { g: h }, "x\\ny\\"z", \'it\'\'s\']',
       'hosts:',
       '  w0: { address: 10.0.0.1, roles: [web, db] }',
       '  "web-1.example.com":',
@@ -57,8 +57,9 @@ describe('readPlainYaml', () => {
     'a: Null',
     'a: TRUE',
     'a: hello world',
-    'a: "tab\\t"',
-    "a: 'it''s'",
+    'a: "\\x41"',
+    'a: "\\u0041"',
+    'a: "\\ "',
     'a: |\n  text',
     'a: >\n  text',
     'a: &x 1\nb: *x',
@@ -98,7 +99,7 @@ describe('readPlainYaml', () => {
   it('agrees with the yaml package on every text it reads (generated)', () => {
     // Lines from pieces, valid or not: whatever readPlainYaml accepts must be what yaml reads.
     const keys = ['a', 'b', 'w0', '"q k"', "'s'", '10.0.0.1', 'x-y', '1', 'null', 'a b'];
-    const values = ['', ' 1', ' 0', ' 12', ' 07', ' x', ' /srv/a', ' ~/k', ' ~', ' true', ' false', ' null', ' "d q"', " 's q'", ' []', ' {}', ' [a, 1]', ' { k: v }', ' [a, [b, { c: d }]]', ' 1.2.3.4', ' 1.2', ' a #c', ' a#c', ' {a: 1}', ' [a,b]', ' x y', ' ""', " ''", ' -'];
+    const values = ['', ' 1', ' 0', ' 12', ' 07', ' x', ' /srv/a', ' ~/k', ' ~', ' true', ' false', ' null', ' "d q"', " 's q'", ' []', ' {}', ' [a, 1]', ' { k: v }', ' [a, [b, { c: d }]]', ' 1.2.3.4', ' 1.2', ' a #c', ' a#c', ' {a: 1}', ' [a,b]', ' x y', ' ""', " ''", ' -', ' "a\\nb\\t"', ' "q\\"q"', ' "s\\\\"', ' "a\\/b"', ' "\\x41"', " 'it''s'", " ''''", ' "a\\"'];
     let seed = 17;
     const pick = <T>(xs: T[]): T => xs[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % xs.length];
     // A block mapping of a few keys, each with a value on its line, a nested mapping or a sequence (at the key's indent or deeper).

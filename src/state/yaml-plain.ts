@@ -8,7 +8,7 @@
 //
 // The subset: a block mapping at the root; block mappings and sequences;
 // flow mappings and sequences closed on their line; keys and values that are
-// plain words (see plainValue), or quoted on one line without escapes;
+// plain words (see plainValue), or quoted on one line (few escapes);
 // comment lines, and comments after a value. No tabs, CR, anchors, aliases,
 // tags, directives, multi-line or empty-in-flow values, duplicate keys.
 
@@ -104,6 +104,16 @@ const KEYWORDS = new Map<string, unknown>([
 ]);
 const OTHER_KEYWORDS = /^(?:~|Null|NULL|True|TRUE|False|FALSE)$/;
 
+/** Double-quoted escapes read here (a state file's `content: "a\\nb"`); any other is left to the `yaml` package. */
+const ESCAPES = new Map([
+  ['n', '\n'],
+  ['t', '\t'],
+  ['r', '\r'],
+  ['"', '"'],
+  ['\\', '\\'],
+  ['/', '/'],
+]);
+
 /** What a plain word means, or NotPlain when it may mean something else (a float, an octal, `Null`). */
 function plainValue(word: string): unknown {
   if (KEYWORDS.has(word)) return KEYWORDS.get(word);
@@ -171,16 +181,33 @@ class Cursor {
     return m[0];
   }
 
-  /** A quoted scalar on one line without escapes ('' or \). */
+  /** A quoted scalar on one line: in double quotes, only the escapes in ESCAPES; in single quotes, '' is a quote. */
   private quoted(): string {
     const q = this.s[this.at];
-    const close = this.s.indexOf(q, this.at + 1);
-    if (close < 0) throw NOT_PLAIN;
-    const v = this.s.slice(this.at + 1, close);
-    if (q === '"' && v.includes('\\')) throw NOT_PLAIN;
-    if (q === "'" && this.s[close + 1] === "'") throw NOT_PLAIN;
+    let v = '';
+    let from = this.at + 1;
+    for (;;) {
+      const close = this.s.indexOf(q, from);
+      if (close < 0) throw NOT_PLAIN;
+      if (q === "'") {
+        v += this.s.slice(from, close);
+        if (this.s[close + 1] !== "'") return this.closeAt(close, v);
+        v += "'";
+        from = close + 2;
+        continue;
+      }
+      const slash = this.s.indexOf('\\', from);
+      if (slash < 0 || slash > close) return this.closeAt(close, v + this.s.slice(from, close));
+      const escaped = ESCAPES.get(this.s[slash + 1]);
+      if (escaped === undefined) throw NOT_PLAIN;
+      v += this.s.slice(from, slash) + escaped;
+      from = slash + 2;
+    }
+  }
+
+  private closeAt(close: number, value: string): string {
     this.at = close + 1;
-    return v;
+    return value;
   }
 
   private flowMap(): Record<string, unknown> {
