@@ -45,6 +45,20 @@ export class EntryCache {
   private readonly names = new WeakMap<object, string[] | null>();
   private readonly compiled = new WeakMap<object, Map<string, CompiledItem[]>>();
   private readonly values = new ValuesKey();
+  private readonly naturalIds = new Map<string, string>();
+
+  /**
+   * One string for equal natural ids. An entry that reads `host` is compiled
+   * per host, each making its own `file:/srv/app.ini` (two strings, once a
+   * map flattens it), and every host keeps its resources for the whole run:
+   * at 1000 x 100, 3 MB of the heap after compile.
+   */
+  naturalId(id: string): string {
+    const known = this.naturalIds.get(id);
+    if (known !== undefined) return known;
+    this.naturalIds.set(id, id);
+    return id;
+  }
 
   /** The key of an entry for a host's vars, or undefined when the entry is not cached. */
   key(entry: RawEntry, vars: Vars): string | undefined {

@@ -1,6 +1,6 @@
 // ajv over the JSON Schemas in schemas/: the same files editors use.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -12,20 +12,23 @@ export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../
 let ajv: Ajv | undefined;
 const compiled = new Map<string, ValidateFunction>();
 
-function instance(): Ajv {
-  if (ajv) return ajv;
-  ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, verbose: true });
-  const add = (rel: string) => ajv!.addSchema(JSON.parse(readFileSync(join(SCHEMAS_DIR, rel), 'utf8')), rel);
-  for (const f of readdirSync(join(SCHEMAS_DIR, 'resources'))) if (f.endsWith('.json')) add(`resources/${f}`);
-  for (const f of readdirSync(SCHEMAS_DIR)) if (f.endsWith('.schema.json')) add(f);
-  return ajv;
-}
-
+/**
+ * A schema is added and compiled when first asked for: a run uses a few of
+ * them, and adding all (each checked against the meta-schema, the editors'
+ * state.schema.json among them) cost ~25 ms of CPU more. Every schema's
+ * $refs are within itself (#/definitions/...).
+ */
 function validator(key: string): ValidateFunction {
   let v = compiled.get(key);
   if (!v) {
-    v = instance().getSchema(key);
-    if (!v) throw new Error(`no schema ${key} in ${SCHEMAS_DIR}`);
+    let schema: unknown;
+    try {
+      schema = JSON.parse(readFileSync(join(SCHEMAS_DIR, key), 'utf8'));
+    } catch (e) {
+      throw new Error(`no schema ${key} in ${SCHEMAS_DIR}: ${(e as Error).message}`);
+    }
+    ajv ??= new Ajv({ allErrors: true, strict: false, useDefaults: false, verbose: true });
+    v = ajv.compile(schema as object);
     compiled.set(key, v);
   }
   return v;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { InputError, type Diagnostic } from '../core/diagnostics.js';
+import { readPlainYaml } from './yaml-plain.js';
 
 export type PathSegment = string | number;
 
@@ -22,7 +23,21 @@ export function formatPath(path: PathSegment[]): string {
     .join('');
 }
 
+/**
+ * The text's value, and where each of its values is. Plain text (see
+ * yaml-plain.ts: a generated inventory of 1000 hosts is) is read without the
+ * `yaml` package's Document, which is built only when a position is asked
+ * for (to word an error); it then reads the same value without error.
+ */
 export function parseYaml(text: string, file: string): YamlFile {
+  const plain = readPlainYaml(text);
+  if (!plain) return parseDocumentYaml(text, file);
+  let positions: YamlFile | undefined;
+  const located = () => (positions ??= parseDocumentYaml(text, file));
+  return { file, value: plain.value, lineOf: (path) => located().lineOf(path), plainSource: (path) => located().plainSource?.(path) };
+}
+
+function parseDocumentYaml(text: string, file: string): YamlFile {
   const lineCounter = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
