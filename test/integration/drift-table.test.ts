@@ -95,6 +95,12 @@ describe('the drift table on a bookworm host: every non-PostgreSQL type', () => 
     for (const d of ['repo', 'repo.git', 'wheelhouse']) await docker(['cp', join(build, d), `${id}:/srv/${d}`]);
     const own = await fleet.exec(HOST, 'chown -R root:root /srv/repo /srv/repo.git /srv/wheelhouse && chmod -R a+rX /srv/repo /srv/repo.git /srv/wheelhouse');
     expect(own.code, own.stderr).toBe(0);
+    // The image's package lists are as old as the image. Minutes old, the first run installs without a
+    // refresh, and apt_repo's new source then leaves the lists out of date (package's apt-index change)
+    // until a refresh: the drift check's package row would say so. Aged as on a host in service, the
+    // first run refreshes them, whenever the test runs.
+    const aged = await fleet.exec(HOST, "touch -d '3 hours ago' /var/lib/apt/lists/*_Packages*");
+    expect(aged.code, aged.stderr).toBe(0);
 
     const states = join(fleet.dir, 'states');
     // file_tree's source (drift-table.ts, site-tree).
