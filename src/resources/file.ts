@@ -8,13 +8,13 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve as resolvePath, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
-import type { Change, CompileContext, FactQuery, FactTable, ResourceType } from '../core/resource.js';
+import type { Change, CompileContext, FactQuery, ResourceType } from '../core/resource.js';
 import { flat, shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
 import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
 import { runStep, runSteps, type Step } from './lib/steps.js';
 import { eachKeyValue, metadataChanges, metadataScript, pathImplicitAfter, setStatField, STAT_SH, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
-import { PATH_TABLE, SHA256_LOOKUP } from './lib/path-tables.js';
+import { PATH_TABLES, SHA256_LOOKUP } from './lib/path-tables.js';
 
 /** Content larger than this is compared by hash only, never fetched. */
 export const MAX_FETCH_BYTES = 256 * 1024;
@@ -104,11 +104,10 @@ const FILE_SH = `converge_file() {\n${fileFactLines('"$1"', 'converge_stat "$1"'
 
 /** One array for every file's query (a batch defines each function once, whatever the number of files). */
 const FILE_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH, FILE_SH]);
-const FILE_TABLES: readonly FactTable[] = Object.freeze([PATH_TABLE]);
 
 /** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
 export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
-  return { key, script: flat('converge_file ', shq(path), ' ', unlessSha256 ?? "''", fetchContent ? ' fetch' : ''), functions: FILE_FUNCTIONS, tables: FILE_TABLES, tableArg: path, parse: parseFileFacts };
+  return { key, script: flat('converge_file ', shq(path), ' ', unlessSha256 ?? "''", fetchContent ? ' fetch' : ''), functions: FILE_FUNCTIONS, tables: PATH_TABLES, tableArg: path, parse: parseFileFacts };
 }
 
 export function parseFileFacts(text: string): FileFacts {

@@ -2,8 +2,8 @@
 // path's type/owner/group/mode, planning metadata changes, and the implicit
 // edges to managed parent directories and owners.
 
-import type { Change, FactQuery, FactTable } from '../../core/resource.js';
-import { PATH_TABLE, STAT_LOOKUP } from './path-tables.js';
+import type { Change, FactQuery } from '../../core/resource.js';
+import { PATH_TABLES, STAT_FORMAT, STAT_LOOKUP } from './path-tables.js';
 import { flat, shq } from '../../core/shell.js';
 
 export interface PathStat {
@@ -25,11 +25,10 @@ export const STAT_SH = `converge_stat() {\n${typeLines('"$1"')}\nif [ -e "$1" ] 
 
 /** One list for every stat query: a batch defines each function once, whatever the number of paths. */
 const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
-const STAT_TABLES: readonly FactTable[] = Object.freeze([PATH_TABLE]);
 
 /** The fact query of a path's stat (parseStat reads it). */
 export function statQuery(path: string): FactQuery<PathStat> {
-  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, tables: STAT_TABLES, tableArg: path, parse: parseStat };
+  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, tables: PATH_TABLES, tableArg: path, parse: parseStat };
 }
 
 /** `type=...` of `p` (one sh word), by sh's own tests. */
@@ -45,7 +44,7 @@ function typeLines(p: string): string {
 
 /** statScript for a path known only on the host: `p` is one sh word, e.g. "$h/.ssh". */
 export function statWordScript(p: string): string {
-  return [typeLines(p), `[ -e ${p} ] && [ ! -L ${p} ] && stat -c 'owner=%U\ngroup=%G\nmode=%a\nsize=%s' ${p}`, 'true'].join('\n');
+  return [typeLines(p), `[ -e ${p} ] && [ ! -L ${p} ] && stat -c ${STAT_FORMAT} ${p}`, 'true'].join('\n');
 }
 
 /** Calls fn with each key=value line's key and value, in order. */

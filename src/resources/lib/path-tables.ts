@@ -8,6 +8,9 @@
 import type { FactTable } from '../../core/resource.js';
 import { shq } from '../../core/shell.js';
 
+/** stat's format for a path's owner/group/mode/size lines (sh-quoted), with or without the table. */
+export const STAT_FORMAT = "'owner=%U\ngroup=%G\nmode=%a\nsize=%s'";
+
 /** Paths whose table lines sh can find unambiguously: stat and sha256sum print them as given, one per line. */
 const plain = (path: string) => !/[\n\r\t\\]| {2}/.test(path);
 
@@ -36,6 +39,9 @@ export const PATH_TABLE: FactTable = {
   },
 };
 
+/** The tables of a file's or a directory's query: one frozen array, shared by every query. */
+export const PATH_TABLES: readonly FactTable[] = Object.freeze([PATH_TABLE]);
+
 /** sh: owner/group/mode/size lines of "$1" (which exists and is no link), from the table or from stat. */
 export const STAT_LOOKUP = [
   'case $converge_stats in',
@@ -43,7 +49,7 @@ export const STAT_LOOKUP = [
   `    _cs=\${converge_stats#*"$converge_nl$1\t"}; _cs=\${_cs%%"$converge_nl"*}`,
   `    _cs_u=\${_cs%%\t*}; _cs=\${_cs#*\t}; _cs_g=\${_cs%%\t*}; _cs=\${_cs#*\t}`,
   `    printf 'owner=%s\\ngroup=%s\\nmode=%s\\nsize=%s\\n' "$_cs_u" "$_cs_g" "\${_cs%%\t*}" "\${_cs#*\t}" ;;`,
-  `  *) stat -c 'owner=%U\ngroup=%G\nmode=%a\nsize=%s' "$1" ;;`,
+  `  *) stat -c ${STAT_FORMAT} "$1" ;;`,
   'esac',
 ].join('\n');
 
