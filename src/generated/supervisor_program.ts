@@ -67,7 +67,7 @@ export interface SupervisorProgramSpec {
    */
   conf_dir?: string;
   /**
-   * How to run supervisorctl, as sh words, e.g. "/usr/local/bin/supervisorctl -c /etc/supervisord.conf" for a pip install. With the default, the programs' status is read from supervisord's unix socket, found as supervisorctl finds it (faster than starting supervisorctl; supervisorctl itself where its answer could differ); set otherwise, `status` is asked of this command.
+   * How to run supervisorctl, as sh words, e.g. "/usr/local/bin/supervisorctl -c /etc/supervisord.conf" for a pip install. With the default, the programs' status, a program's load (reread + update), its restart and the wait for RUNNING go to supervisord's unix socket, found as supervisorctl finds it (faster than starting supervisorctl; supervisorctl itself where its answer could differ); set otherwise, all of it is asked of this command.
    */
   supervisorctl?: string;
   /**

@@ -4,7 +4,7 @@ import { factFixture, planInput } from '../../test/support/fixtures.js';
 import { planCtx } from '../../test/unit/fixtures.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import { sha256 } from './file.js';
-import { STATUS_PY } from './lib/supervisor-status.js';
+import { LOAD_PY, STATUS_PY } from './lib/supervisor-socket.js';
 import { programStatus, renderProgram, statusScript, supervisorProgram, type SupervisorStatus } from './supervisor-program.js';
 
 // The spec whose rendering the config_* fixtures were captured against.
@@ -161,6 +161,9 @@ describe('supervisor_program apply', () => {
     expect(write.stdin).toBe(renderProgram(spec));
     expect(write.script).toContain('chmod 0600 "$tmp"');
     expect(write.script).not.toContain('SECRET');
+    // Over supervisord's socket first (one Python: load, then wait), supervisorctl where that path does not apply.
+    expect(LOAD_PY).not.toContain("'");
+    expect(load.script).toMatch(new RegExp(`^out=\\$\\(python3 -I -S -c '[^']+' "\\$\\(command -v supervisorctl\\)" load ticker 11 2>/dev/null\\); rc=\\$\\?\n`));
     expect(load.script).toContain('supervisorctl reread');
     expect(load.script).toContain('supervisorctl update ticker');
     expect(load.script).not.toMatch(/update\s*(\)|$)/m);
@@ -191,7 +194,11 @@ describe('supervisor_program apply', () => {
   it('a watched change restarts this program alone, unless apply just (re)started it', async () => {
     const rec = recorder();
     expect(await supervisorProgram.onWatch!(spec, unread(), [], rec.ctx)).toBe('restarted supervisor program ticker');
-    expect(rec.scripts()[0]).toMatch(/^supervisorctl restart ticker /);
+    expect(rec.scripts()[0]).toContain(`"$(command -v supervisorctl)" restart ticker 11 `);
+    expect(rec.scripts()[0]).toMatch(/\nsupervisorctl restart ticker /);
+    const custom = recorder();
+    await supervisorProgram.onWatch!({ ...spec, supervisorctl: '/opt/sv/bin/supervisorctl' }, unread(), [], custom.ctx);
+    expect(custom.scripts()[0]).toMatch(/^\/opt\/sv\/bin\/supervisorctl restart ticker /);
     const none = recorder();
     expect(await supervisorProgram.onWatch!(spec, unread(), [{ path: 'config', action: 'update' }], none.ctx)).toBeUndefined();
     expect(await supervisorProgram.onWatch!(spec, unread(), [{ path: 'running', action: 'update' }], none.ctx)).toBeUndefined();

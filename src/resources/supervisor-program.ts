@@ -2,9 +2,10 @@
 // and RUNNING. `supervisorctl reread` only reads the files; `update NAME` then
 // adds, changes (restarts) or removes that one program, so no other program
 // of the host is restarted. Facts are `supervisorctl status` (read-only), one
-// query shared by all programs of the host, asked of supervisord's socket
-// without supervisorctl's start-up where that gives the same answer
-// (lib/supervisor-status.ts).
+// query shared by all programs of the host. Status, load (reread + update),
+// restart and the wait for RUNNING are asked of supervisord's socket without
+// supervisorctl's start-up where that gives the same answer
+// (lib/supervisor-socket.ts), of supervisorctl otherwise.
 //
 // Values are written so that supervisor reads them back literally: its config
 // parser expands %(name)s (so % is doubled), ends a value at " ;" or " #"
@@ -18,7 +19,7 @@ import { shq } from '../core/shell.js';
 import type { SupervisorProgramSpec } from '../generated/index.js';
 import { outputTail } from '../transport/transport.js';
 import type { FileFacts } from './file.js';
-import { supervisorStatusFunction } from './lib/supervisor-status.js';
+import { supervisorLoadScript, supervisorStatusFunction } from './lib/supervisor-socket.js';
 import { managedFileChanges, managedFileQuery, managedFileRemovals, removeFiles, writeChangedFiles, type ManagedFile } from './lib/managed-file.js';
 
 const PROCESS_STATES = ['STOPPED', 'STARTING', 'RUNNING', 'BACKOFF', 'STOPPING', 'EXITED', 'FATAL', 'UNKNOWN'] as const;
@@ -129,13 +130,15 @@ const confFile = (spec: SupervisorProgramSpec, sensitive: boolean): ManagedFile 
   sensitive: sensitive || !!spec.sensitive,
 });
 
+const waitSeconds = (spec: SupervisorProgramSpec) => (spec.startsecs ?? 1) + 10;
+
 /**
  * sh that waits until the program is RUNNING (starting it once if it is
  * stopped or has given up), for startsecs plus 10 s. Exit codes: 3 it stopped
  * or failed, 4 supervisord does not know it, 5 still not running.
  */
 function waitRunningScript(spec: SupervisorProgramSpec): string {
-  const limit = ((spec.startsecs ?? 1) + 10) * 2;
+  const limit = waitSeconds(spec) * 2;
   return [
     'set -f',
     'started=; i=0',
@@ -160,6 +163,19 @@ function waitRunningScript(spec: SupervisorProgramSpec): string {
   ].join('\n');
 }
 
+/** sh that loads the program's (written) section, as `reread` + `update NAME`, and waits for RUNNING. */
+export function loadScript(spec: SupervisorProgramSpec): string {
+  const c = ctl(spec);
+  const update = [`out=$(${c} reread 2>&1) || { rc=$?; echo "$out" >&2; [ $rc -eq 127 ] && exit 127; exit 10; }`, `out=$(${c} update ${shq(spec.name)} 2>&1) || { echo "$out" >&2; exit 11; }`];
+  return [supervisorLoadScript(c, 'load', spec.name, waitSeconds(spec)), ...update, waitRunningScript(spec)].filter(Boolean).join('\n');
+}
+
+/** sh that restarts the program alone and waits for RUNNING. */
+export function restartScript(spec: SupervisorProgramSpec): string {
+  const c = ctl(spec);
+  return [supervisorLoadScript(c, 'restart', spec.name, waitSeconds(spec)), `${c} restart ${shq(spec.name)} >/dev/null 2>&1`, waitRunningScript(spec)].filter(Boolean).join('\n');
+}
+
 /** Runs a script that ends in waitRunningScript; a failure becomes a HostError with a hint that fits it. */
 async function runAndWait(spec: SupervisorProgramSpec, script: string, ctx: ApplyContext): Promise<void> {
   const res = await ctx.exec({ script });
@@ -172,7 +188,7 @@ async function runAndWait(spec: SupervisorProgramSpec, script: string, ctx: Appl
     11: [`supervisorctl update ${name} failed`, `check ${confPath(spec)}`],
     3: [`program ${name} did not stay running`, `check its command, user and directory; its output is in syslog (or \`supervisorctl tail ${name}\`)`],
     4: [`supervisord does not know program ${name} after update`, `the [include] files= of supervisord.conf must cover ${confPath(spec)}`],
-    5: [`program ${name} is still not RUNNING after ${(spec.startsecs ?? 1) + 10} s`, 'a slow start needs a larger startsecs'],
+    5: [`program ${name} is still not RUNNING after ${waitSeconds(spec)} s`, 'a slow start needs a larger startsecs'],
   };
   const [what, hint] = hints[res.code] ?? [`supervisorctl for ${name} failed (exit ${res.code})`, 'see the message'];
   throw new HostError(`${what}${detail ? `: ${detail}` : ''}`, hint);
@@ -219,23 +235,21 @@ export const supervisorProgram: ResourceType<SupervisorProgramSpec, { status: Su
 
   async apply(spec, changes, _facts, ctx) {
     const file = confFile(spec, ctx.sensitive);
-    const c = ctl(spec);
-    const name = shq(spec.name);
     if (spec.ensure === 'absent') {
       await removeFiles([file], ctx, `removing ${file.path}`);
       // update stops and removes a program whose section is gone.
-      if (changes.some((ch) => ch.path === 'program')) await ctx.run({ script: `set -e\n${c} reread >/dev/null\n${c} update ${name}` }, `unloading supervisor program ${spec.name}`);
+      const c = ctl(spec);
+      if (changes.some((ch) => ch.path === 'program')) await ctx.run({ script: `set -e\n${c} reread >/dev/null\n${c} update ${shq(spec.name)}` }, `unloading supervisor program ${spec.name}`);
       return;
     }
     await writeChangedFiles([file], changes, ctx);
-    const load = [`out=$(${c} reread 2>&1) || { rc=$?; echo "$out" >&2; [ $rc -eq 127 ] && exit 127; exit 10; }`, `out=$(${c} update ${name} 2>&1) || { echo "$out" >&2; exit 11; }`];
-    await runAndWait(spec, [...load, waitRunningScript(spec)].join('\n'), ctx);
+    await runAndWait(spec, loadScript(spec), ctx);
   },
 
   /** Restart this program alone, unless apply just (re)started it. */
   async onWatch(spec, _facts, applied, ctx) {
     if (spec.ensure === 'absent' || applied.some((c) => c.path === 'config' || c.path === 'running')) return undefined;
-    await runAndWait(spec, [`${ctl(spec)} restart ${shq(spec.name)} >/dev/null 2>&1`, waitRunningScript(spec)].join('\n'), ctx);
+    await runAndWait(spec, restartScript(spec), ctx);
     return `restarted supervisor program ${spec.name}`;
   },
   watchVerb: () => 'restart',

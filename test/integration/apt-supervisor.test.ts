@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { converge, resourcesOf } from '../support/cli.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { snapshot } from '../support/snapshot.js';
-import { statusScript } from '../../src/resources/supervisor-program.js';
+import { loadScript, restartScript, statusScript } from '../../src/resources/supervisor-program.js';
 
 const HOST = 'aptsup-1';
 const TOKEN = 'tok-3f9c1e77-very-secret';
@@ -218,6 +218,29 @@ describe('apt_repo, unattended_upgrades and supervisor_program on a container', 
     await sh('printf "[supervisorctl]\\nserverurl=unix:///var/run/supervisor.sock\\n" > /etc/supervisor/conf.d/zz-ctl.conf');
     expect(await sh(`PATH=/tmp/fakectl:$PATH\n${query}`)).toBe('rc=0\nsupervisorctl ran\n');
     await sh('rm -r /etc/supervisor/conf.d/zz-ctl.conf /tmp/fakectl');
+  });
+
+  it("a program is loaded, restarted and waited for over supervisord's socket, and by supervisorctl where that could differ", async () => {
+    const extra = { name: 'extra', command: '/bin/sleep infinity' };
+    await sh("mkdir -p /tmp/fakectl && printf '#!/bin/sh\\necho supervisorctl ran\\n' > /tmp/fakectl/supervisorctl && chmod 755 /tmp/fakectl/supervisorctl");
+    await sh("printf '[program:extra]\\ncommand=/bin/sleep infinity\\n' > /etc/supervisor/conf.d/extra.conf");
+    // With a supervisorctl on PATH that does nothing, only the socket can have loaded and started it.
+    await sh(`PATH=/tmp/fakectl:$PATH\n${loadScript(extra)}`);
+    expect(await sh('supervisorctl status extra')).toMatch(/^extra\s+RUNNING/);
+    const first = await pid('extra');
+    await sh(`PATH=/tmp/fakectl:$PATH\n${restartScript(extra)}`);
+    expect(await sh('supervisorctl status extra')).toMatch(/^extra\s+RUNNING/);
+    expect(await pid('extra')).not.toBe(first);
+    // Loading it again changes nothing: same process.
+    const second = await pid('extra');
+    await sh(`PATH=/tmp/fakectl:$PATH\n${loadScript(extra)}`);
+    expect(await pid('extra')).toBe(second);
+    // A [supervisorctl] section in an included file: supervisorctl (here the one that does nothing) is asked, so the wait cannot find the program.
+    await sh('printf "[supervisorctl]\\nserverurl=unix:///var/run/supervisor.sock\\n" > /etc/supervisor/conf.d/zz-ctl.conf');
+    const slow = await fleet.exec(HOST, `PATH=/tmp/fakectl:$PATH\n${loadScript(extra)}`);
+    expect([slow.code, slow.stderr.trim()]).toEqual([4, 'extra: ERROR (no such process)']);
+    await sh('rm -r /etc/supervisor/conf.d/zz-ctl.conf /etc/supervisor/conf.d/extra.conf /tmp/fakectl && supervisorctl reread >/dev/null && supervisorctl update extra');
+    expect(await sh('supervisorctl status')).not.toMatch(/^extra/m);
   });
 
   it('a repository whose index is gone (an interrupted refresh) is fetched again', async () => {
