@@ -17,7 +17,8 @@ import { shq } from '../../core/shell.js';
 
 /**
  * Python 3 (stdlib only) that finds supervisorctl's socket and defines
- * `rpc(body)`: the reply to one XML-RPC request. argv[1] is the path of the
+ * `rpc(body)`: the reply to one XML-RPC request, and `label(info)`: a
+ * process's name as supervisorctl prints it. argv[1] is the path of the
  * supervisorctl on PATH. Exits 99 where supervisorctl could answer otherwise,
  * DOWN when supervisord does not answer. Double quotes only: it goes in '...'.
  */
@@ -63,6 +64,8 @@ def rpc(body):
     if not head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")):
         sys.exit(99)
     return reply
+def label(i):
+    return i["name"] if i["group"] == i["name"] else i["group"] + ":" + i["name"]
 `;
 
 /**
@@ -87,7 +90,7 @@ def end(tag):
 p = xml.parsers.expat.ParserCreate()
 p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = start, end, text.append
 p.Parse(reply, True)
-names = [i["name"] if i["group"] == i["name"] else i["group"] + ":" + i["name"] for i in infos]
+names = [label(i) for i in infos]
 template = "%-" + str(max([30] + [len(n) for n in names]) + 3) + "s%-10s%s"
 for n, i in zip(names, infos):
     print(template % (n, i["statename"], i["description"]))
@@ -155,7 +158,7 @@ else:
             pass
 started, deadline = False, time.monotonic() + limit
 while True:
-    mine = [i for i in call("supervisor.getAllProcessInfo") if (i["name"] if i["group"] == i["name"] else i["group"] + ":" + i["name"]) == name]
+    mine = [i for i in call("supervisor.getAllProcessInfo") if label(i) == name]
     if not mine:
         print(name + ": ERROR (no such process)")
         sys.exit(4)
