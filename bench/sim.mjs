@@ -47,7 +47,7 @@ const answer = (script, drifted) => {
   for (let i = script.indexOf(BEGIN); i >= 0; i = script.indexOf(BEGIN, i + 1)) {
     const nl = script.indexOf('\n', i + 1);
     const index = script.slice(i + BEGIN.length, nl);
-    const query = nl + '\nerr=$( (\n'.length;
+    const query = script.indexOf('\n', nl + 1) + 1; // past its one wrapper line (`err=$( (`, or `{` for an inline query)
     let body = 'type=absent\n';
     if (script.startsWith(HOST_FACTS_SCRIPT, query)) body = FACTS_OUTPUT;
     else if (script.startsWith('converge_stat ', query)) body = 'type=directory\nowner=root\ngroup=root\nmode=755\nsize=4096\n';

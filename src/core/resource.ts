@@ -29,6 +29,15 @@ export interface FactQuery<T = unknown> {
    * for all its queries (a file's stat and hash is ~700 bytes of sh, a call ~100).
    */
   functions?: readonly string[];
+  /**
+   * The script may run in the batch's own shell rather than a subshell of
+   * its own (batchScript does so when the batch has enough such queries to
+   * pay for the temp file their stderr goes to): it never exits, changes directory or shell options, reads stdin,
+   * or sets a variable another query reads (a call of the batch's functions,
+   * a plain command). A subshell is a fork, and a no-op's batch is mostly
+   * forks: ~1.3 ms each on the 2-core development VM, 40 of them per bench host.
+   */
+  inline?: boolean;
   /** The exit codes that are answers (default [0]): e.g. getent's 2 for "no such entry". */
   exitCodes?: number[];
   /** Pure: the fact from the query's stdout (and, for a parser that needs them, its exit code and stderr). */

@@ -89,6 +89,7 @@ export function recordQuery(stateDir: string): FactQuery<AppliedRecord | undefin
   return {
     key: `converge:applied:${stateDir}`,
     script: `cat ${shq(`${stateDir}/${RECORD_FILE}`)} 2>/dev/null; true`,
+    inline: true,
     parse: parseRecord,
   };
 }

@@ -16,11 +16,29 @@ export interface FactRequest<R> {
 /**
  * One script that runs each query in a subshell between markers and prints,
  * after its end marker, the query's exit code and what it wrote to stderr:
- * a query that failed is told apart from one that found nothing. A query's
+ * a query that failed is told apart from one that found nothing. An inline
+ * query (FactQuery.inline) runs in the batch's shell instead, its stderr
+ * caught in one temp file for the batch (without one, mktemp failing, that
+ * stderr is dropped: it only ever words a failure). A query's
  * markers carry its place in the batch, not its key: every host of a fleet
  * has one batch in flight at once, and a key (a path and a hash) in two
  * markers per query was most of the script's and the answer's size.
  */
+/**
+ * For inline queries: the file their stderr goes to (each redirection
+ * empties it), read back only when not empty: `[ -s ]` is sh's own test, so
+ * a quiet query costs no process. rm only what mktemp made. Making and
+ * removing it is four process starts: a batch with fewer inline queries
+ * than INLINE_MIN (a re-read after one change) runs them in subshells.
+ */
+const INLINE_MIN = 5;
+
+const INLINE_SETUP = [
+  `if converge_errf=$(mktemp 2>/dev/null); then trap 'rm -f "$converge_errf"' EXIT; else converge_errf=/dev/null; fi`,
+  `converge_end_inline() { if [ -s "$converge_errf" ]; then err=$(cat "$converge_errf"); else err=; fi; converge_end "$1"; }`,
+  '',
+].join('\n');
+
 export function batchScript(queries: FactQuery[], token: string): string {
   // Parts joined once into one flat string: `+=` makes a tree of partial
   // strings (six nodes per query) that every host keeps while its exec is in flight.
@@ -48,9 +66,16 @@ export function batchScript(queries: FactQuery[], token: string): string {
     }
   }
   for (const [table, args] of tables) parts.push(table.script(args), '\n');
+  let inline = 0;
+  for (let i = 0; i < queries.length; i++) if (queries[i].inline) inline++;
+  const inBatchShell = inline >= INLINE_MIN;
+  if (inBatchShell) parts.push(INLINE_SETUP);
   // stdin is the batch itself: a query must never read (and swallow) the rest of it.
-  // `$?` after the assignment is the subshell's exit code.
-  for (let i = 0; i < queries.length; i++) parts.push('converge_begin ', String(i), '\nerr=$( (\n', queries[i].script, '\n) </dev/null 2>&1 1>&3 3>&- ); converge_end $?\n');
+  // `$?` after the assignment is the subshell's exit code; after the braces, the group's.
+  for (let i = 0; i < queries.length; i++) {
+    if (inBatchShell && queries[i].inline) parts.push('converge_begin ', String(i), '\n{\n', queries[i].script, '\n} </dev/null 2>"$converge_errf"; converge_end_inline $?\n');
+    else parts.push('converge_begin ', String(i), '\nerr=$( (\n', queries[i].script, '\n) </dev/null 2>&1 1>&3 3>&- ); converge_end $?\n');
+  }
   return parts.join('');
 }
 

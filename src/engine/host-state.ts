@@ -27,6 +27,7 @@ export function journalQuery(stateDir: string): FactQuery<string[]> {
   return {
     key: `converge:pending:${stateDir}`,
     script: `cat ${shq(`${stateDir}/pending`)} 2>/dev/null; true`,
+    inline: true,
     parse: (out) => [...new Set(out.split('\n').filter(Boolean))],
   };
 }

@@ -49,7 +49,7 @@ describe('directory apply', () => {
     const { spec, facts } = planInput(directory, 'absent');
     const { ctx, scripts } = recorder();
     await directory.apply(spec, directory.plan(spec, facts, ctx), facts, ctx);
-    expect(scripts()).toEqual(['set -e\nmkdir -p /tmp/fx/dir\nchown nobody /tmp/fx/dir\nchgrp nogroup /tmp/fx/dir\nchmod 0750 /tmp/fx/dir']);
+    expect(scripts()).toEqual(['set -e\nmkdir -p /tmp/fx/dir\nchown nobody:nogroup /tmp/fx/dir\nchmod 0750 /tmp/fx/dir']);
   });
   it('removes with rm -rf on the quoted path only', async () => {
     const { spec, facts } = planInput(directory, 'same');

@@ -75,7 +75,7 @@ describe('file_tree apply', () => {
     expect(lines.filter((l) => l.startsWith('mv -fT'))).toEqual(['mv -fT "$tmp" ./a.txt', 'mv -fT "$tmp" ./sub/logo.bin']);
     expect(lines).toContain('head -c 6 > "$tmp"');
     expect(lines).toContain('chmod 0644 ./sub/b.txt');
-    expect(lines).toContain('chown nobody ./sub');
+    expect(lines).toContain('chown nobody:nogroup ./sub');
     expect(lines.slice(-2)).toEqual(['rm -rf ./extra', 'rm -rf ./stray.txt']);
   });
   it('makes new directories before the files in them', async () => {

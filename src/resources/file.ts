@@ -11,7 +11,7 @@ import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
 import type { Change, CompileContext, FactQuery, ResourceType } from '../core/resource.js';
 import { flat, shq } from '../core/shell.js';
 import type { FileSpec } from '../generated/index.js';
-import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
+import { atomicWriteScript, keptMetadata } from './lib/atomic-write.js';
 import { runStep, runSteps, type Step } from './lib/steps.js';
 import { eachKeyValue, metadataChanges, metadataScript, pathImplicitAfter, setStatField, STAT_SH, statScript, statWordScript, type PathStat } from './lib/fs-common.js';
 import { PATH_TABLES, SHA256_LOOKUP } from './lib/path-tables.js';
@@ -107,7 +107,7 @@ const FILE_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH, FILE_SH]);
 
 /** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
 export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
-  return { key, script: flat('converge_file ', shq(path), ' ', unlessSha256 ?? "''", fetchContent ? ' fetch' : ''), functions: FILE_FUNCTIONS, tables: PATH_TABLES, tableArg: path, parse: parseFileFacts };
+  return { key, script: flat('converge_file ', shq(path), ' ', unlessSha256 ?? "''", fetchContent ? ' fetch' : ''), functions: FILE_FUNCTIONS, inline: true, tables: PATH_TABLES, tableArg: path, parse: parseFileFacts };
 }
 
 export function parseFileFacts(text: string): FileFacts {
@@ -180,7 +180,7 @@ function fileStep(spec: ResolvedFileSpec, changes: Change[]): Step {
   const script = atomicWriteScript({
     path: p,
     // Unmanaged metadata is kept from the old file.
-    metadata: [KEEP_METADATA, metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
+    metadata: [keptMetadata(spec), metadataScript(spec, '"$tmp"')].filter(Boolean).join('\n'),
     validate: spec.validate?.split('%s').join('"$tmp"'),
     backup: spec.backup,
     sha256: content.sha256,

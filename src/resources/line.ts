@@ -9,7 +9,7 @@ import { errorMessage, HostError, InputError } from '../core/diagnostics.js';
 import type { Change, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { LineSpec } from '../generated/index.js';
-import { atomicWriteScript, KEEP_METADATA } from './lib/atomic-write.js';
+import { atomicWriteScript, keptMetadata } from './lib/atomic-write.js';
 import { fileFactScript, fileFactScriptOf, isText, MAX_FETCH_BYTES, parseFileFacts, sha256, textDiff, type FileFacts } from './file.js';
 import { pathImplicitAfter } from './lib/fs-common.js';
 
@@ -138,6 +138,6 @@ export const line: ResourceType<LineSpec, { file: FileFacts }> = {
     const changed = `{ echo ${shq(`${spec.path} changed while converge was editing it; run again`)} >&2; exit 4; }`;
     const guard = f.sha256 ? `[ "$(sha256sum < ${p} | cut -d' ' -f1)" = ${f.sha256} ] || ${changed}` : `[ ! -e ${p} ] || ${changed}`;
     // Reading through a symlink (the guard) follows it anyway; the write goes to where it points.
-    await ctx.run({ script: `${guard}\n${atomicWriteScript({ path: spec.follow ? followed(spec.path) : p, metadata: KEEP_METADATA, sha256: sha256(text) })}`, stdin: text }, `editing ${spec.path}`);
+    await ctx.run({ script: `${guard}\n${atomicWriteScript({ path: spec.follow ? followed(spec.path) : p, metadata: keptMetadata(), sha256: sha256(text) })}`, stdin: text }, `editing ${spec.path}`);
   },
 };

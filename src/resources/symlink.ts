@@ -34,7 +34,7 @@ export const symlink: ResourceType<SymlinkSpec, { link: LinkFacts }> = {
   managedPaths: (spec) => (spec.ensure === 'absent' ? [] : [spec.path]),
   implicitAfter: (spec) => pathImplicitAfter(spec.path, spec),
 
-  facts: (spec) => ({ link: { key: `symlink:${spec.path}`, script: symlinkFactScript(spec.path), parse: parseLinkFacts } }),
+  facts: (spec) => ({ link: { key: `symlink:${spec.path}`, script: symlinkFactScript(spec.path), inline: true, parse: parseLinkFacts } }),
 
   plan(spec, facts) {
     const f = facts.link;

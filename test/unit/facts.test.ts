@@ -52,6 +52,35 @@ describe('fact batching', () => {
     expect(failed.get('unparsable')).toMatch(/^on web-1, fact query json gave output its parser refused: /);
   });
 
+  it("runs an inline query in the batch's own shell, with its exit code and stderr carried as a subshell's", () => {
+    const inline = (key: string, script: string): FactQuery => ({ ...q(key, script), inline: true });
+    const queries = [inline('sets', 'converge_seen=yes; echo set'), q('reads', 'echo "seen=${converge_seen:-no}"'), inline('noisy', 'echo out; ls /no/such/path'), inline('quiet', 'echo fine'), inline('i4', 'true'), inline('i5', 'true'), q('after', 'echo after')];
+    const script = batchScript(queries, 'tok');
+    const parts = splitBatch(execFileSync('/bin/sh', ['-s'], { input: script }).toString(), queries, 'tok');
+    // No subshell: what it set is there for the queries after it (which is why inline queries must set nothing another reads).
+    expect(parts.get('reads')!.stdout).toBe('seen=yes\n');
+    expect(parts.get('noisy')).toMatchObject({ stdout: 'out\n', code: 2 });
+    expect(parts.get('noisy')!.stderr).toMatch(/No such file/);
+    expect(parts.get('quiet')).toEqual({ stdout: 'fine\n', code: 0, stderr: '' });
+    expect(parts.get('after')).toEqual({ stdout: 'after\n', code: 0, stderr: '' });
+    expect(batchScript([q('b', 'echo b')], 'tok')).not.toContain('mktemp');
+    // Fewer than five: the temp file would cost more than the subshells it saves.
+    const few = [inline('sets', 'converge_seen=yes'), q('reads', 'echo "seen=${converge_seen:-no}"')];
+    expect(batchScript(few, 'tok')).not.toContain('mktemp');
+    expect(splitBatch(execFileSync('/bin/sh', ['-s'], { input: batchScript(few, 'tok') }).toString(), few, 'tok').get('reads')!.stdout).toBe('seen=no\n');
+  });
+
+  it('an inline query whose stderr file cannot be made still answers (its stderr dropped), and the temp file is removed', () => {
+    const queries = ['a', 'b', 'c', 'd', 'e'].map((k) => ({ ...q(k, `echo ${k}; echo warn >&2`), inline: true }));
+    const tmp = execFileSync('mktemp', ['-d']).toString().trim();
+    const out = execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok'), env: { ...process.env, TMPDIR: tmp } }).toString();
+    expect(splitBatch(out, queries, 'tok').get('a')).toEqual({ stdout: 'a\n', code: 0, stderr: 'warn' });
+    expect(execFileSync('ls', ['-A', tmp]).toString()).toBe('');
+    const noTmp = execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok'), env: { ...process.env, TMPDIR: '/no/such/dir' } }).toString();
+    expect(splitBatch(noTmp, queries, 'tok').get('a')).toEqual({ stdout: 'a\n', code: 0, stderr: '' });
+    execFileSync('rmdir', [tmp]);
+  });
+
   it('a query that reads stdin cannot swallow the rest of the batch', () => {
     const queries = [q('greedy', 'cat'), q('next', 'echo still-here')];
     const out = execFileSync('/bin/sh', ['-s'], { input: batchScript(queries, 'tok') }).toString();

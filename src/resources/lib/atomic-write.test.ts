@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shq } from '../../core/shell.js';
-import { atomicWriteScript, KEEP_METADATA, type AtomicWrite } from './atomic-write.js';
+import { atomicWriteScript, keptMetadata, type AtomicWrite } from './atomic-write.js';
 import { sha256 } from '../file.js';
 
 let dir: string;
@@ -76,14 +76,21 @@ describe('atomicWriteScript', () => {
     expect(readdirSync(dir).sort()).toEqual(['.converge-Ab3dE6gH9', '.converge-short', 'f', 'f.converge-bak-20250101T000000']);
   });
 
-  it('keeps the owner and mode of the file it replaces with KEEP_METADATA', () => {
+  it('keeps the owner and mode of the file it replaces with keptMetadata()', () => {
     const p = join(dir, 'sshd_config');
     writeFileSync(p, 'old\n');
     chmodSync(p, 0o600);
-    expect(write({ path: shq(p), metadata: KEEP_METADATA }, 'new\n').status).toBe(0);
+    expect(write({ path: shq(p), metadata: keptMetadata() }, 'new\n').status).toBe(0);
     expect(statSync(p).mode & 0o777).toBe(0o600);
-    expect(write({ path: shq(join(dir, 'fresh')), metadata: KEEP_METADATA }, 'x\n').status).toBe(0);
+    expect(write({ path: shq(join(dir, 'fresh')), metadata: keptMetadata() }, 'x\n').status).toBe(0);
     expect(statSync(join(dir, 'fresh')).mode & 0o777).toBe(0o644);
+  });
+
+  it('copies from the old file only what the caller does not set itself', () => {
+    expect(keptMetadata({ owner: 'a', group: 'b', mode: '0600' })).toBe('');
+    expect(keptMetadata({ owner: 'a', mode: '0600' })).toContain('chown --reference');
+    expect(keptMetadata({ owner: 'a', group: 'b' })).toContain('chmod --reference');
+    expect(keptMetadata({ mode: '0600' })).not.toContain('chmod');
   });
 
   it('swaps a symlink to a directory for a new link, instead of making one inside that directory', () => {

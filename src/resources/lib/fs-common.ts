@@ -28,7 +28,7 @@ const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
 
 /** The fact query of a path's stat (parseStat reads it). */
 export function statQuery(path: string): FactQuery<PathStat> {
-  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, tables: PATH_TABLES, tableArg: path, parse: parseStat };
+  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, inline: true, tables: PATH_TABLES, tableArg: path, parse: parseStat };
 }
 
 /** `type=...` of `p` (one sh word), by sh's own tests. */
@@ -131,8 +131,9 @@ export function metadataChanges(spec: Ownership, st: PathStat): Change[] {
 export function metadataScript(spec: Ownership, target: string, link = false): string {
   const h = link ? '-h ' : '';
   const lines: string[] = [];
-  if (spec.owner !== undefined) lines.push(`chown ${h}${shq(spec.owner)} ${target}`);
-  if (spec.group !== undefined) lines.push(`chgrp ${h}${shq(spec.group)} ${target}`);
+  // One chown for both (a user name never holds a colon: passwd's separator).
+  if (spec.owner !== undefined) lines.push(`chown ${h}${shq(spec.group === undefined ? spec.owner : `${spec.owner}:${spec.group}`)} ${target}`);
+  else if (spec.group !== undefined) lines.push(`chgrp ${h}${shq(spec.group)} ${target}`);
   if (spec.mode !== undefined && !link) lines.push(`chmod ${formatMode(parseMode(spec.mode))} ${target}`);
   return lines.join('\n');
 }
