@@ -138,6 +138,8 @@ async function graphs(inv) {
 /** `sh -s` for each script in turn over one fresh connection to the host as root; rejects on a non-zero exit. */
 async function runScripts(host, scripts) {
   const c = new Client();
+  // TCP_NODELAY as converge's own transport sets it: the floor is the same connection, doing nothing else.
+  c.on('connect', () => c.setNoDelay(true));
   await new Promise((ok, fail) => c.on('ready', ok).on('error', fail).connect({ host: host.address, port: host.port, username: 'root', privateKey: readFileSync(host.keyFile) }));
   try {
     for (const script of scripts) {

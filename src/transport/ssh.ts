@@ -66,6 +66,10 @@ export class SshTransport implements Transport {
       // on, not once: a connection cut before the handshake emits a socket error and then
       // "Connection lost before handshake"; a second error with no listener kills the process.
       client.on('error', (err: Error & { level?: string }) => reject(err));
+      // Without TCP_NODELAY an exec's small packets (channel open, request,
+      // data, EOF) wait out Nagle and delayed ACKs: 62 ms per exec on the
+      // development VM against 21 ms with it, 60 execs in a bench host's first apply.
+      client.on('connect', () => client.setNoDelay(true));
       client.connect(config);
     }).catch((err: Error & { level?: string }) => {
       client.end();
