@@ -107,7 +107,6 @@ interface Planned {
 const JOURNAL = Symbol('journal');
 const HOST_FACTS = Symbol('host facts');
 const hostFactsQuery = { key: 'host-facts', script: HOST_FACTS_SCRIPT, parse: parseHostFacts };
-const NO_REMOTE_DONE: readonly { kind: string; name: string; outcome: RemoteOutcome }[] = Object.freeze([]);
 const NO_TRIGGERS: readonly string[] = Object.freeze([]);
 const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
 const blockedBy = (b: { id: string; status: ResourceStatus; reason?: string }) => `requisite ${b.id} ${b.status}${b.reason && b.status !== 'skipped' ? `: ${b.reason}` : b.reason ? ` (${b.reason})` : ''}`;
@@ -322,7 +321,9 @@ export class HostRun {
       const from = this.graph.upstreamFrom(r, k);
       see(up, this.graph.upstreamKind(r, k), from.id, this.results.get(from)?.status);
     }
-    for (const u of this.remoteDone.get(r) ?? NO_REMOTE_DONE) see(up, u.kind, u.name, u.outcome.status, u.outcome.reason);
+    // Most resources waited on no other host: no loop (over a shared frozen empty list it made an iterator per call).
+    const remote = this.remoteDone.get(r);
+    if (remote) for (const u of remote) see(up, u.kind, u.name, u.outcome.status, u.outcome.reason);
     const owed = this.owedFromEarlier.has(r.id);
     // Most resources have no trigger: they share one empty list.
     const triggers = up.fired || owed ? [up.fired && `${up.fired.join(', ')} ${this.opts.check ? 'would change' : 'changed'}`, owed && 'owed by an earlier run that did not finish it'].filter((t): t is string => !!t) : NO_TRIGGERS;
