@@ -113,15 +113,19 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
 
 type Answer = { value?: unknown; error?: string };
 
+/** The end of a failed command's stderr for its message (": last / lines"), or ''. */
+function stderrTail(stderr: string): string {
+  return stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' / ')}` : '';
+}
+
 /** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
 function queryFailure(host: string, q: Expected, out: QueryOutput): { value?: unknown; error?: string } {
-  // Worded only for a failure: every query of every host passes here.
-  const err = () => (out.stderr.trim() ? `: ${out.stderr.trim().split('\n').slice(-3).join(' / ')}` : '');
-  if (q.exitCodes ? !q.exitCodes.includes(out.code) : out.code !== 0) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${err()}` };
+  // Every query of every host passes here: its stderr is worded (stderrTail) only for a failure, and no closure is made for that.
+  if (q.exitCodes ? !q.exitCodes.includes(out.code) : out.code !== 0) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${stderrTail(out.stderr)}` };
   try {
     return { value: q.parse(out.stdout, out) };
   } catch (e) {
-    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${err()}` };
+    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${stderrTail(out.stderr)}` };
   }
 }
 
@@ -276,7 +280,7 @@ function readFacts<R>(host: string, { expected, owners, counts, token, scripts }
     // full GC: its stdout (the whole batch's answer, which the outputs are cut from) is let go here.
     res.stdout = '';
     if (outputs.length < count) {
-      const why = `reading facts as ${user} failed (exit ${res.code})${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
+      const why = `reading facts as ${user} failed (exit ${res.code})${stderrTail(res.stderr)}`;
       if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
       failedUsers.set(user, why);
       continue;

@@ -107,10 +107,26 @@ interface Planned {
 const JOURNAL = Symbol('journal');
 const HOST_FACTS = Symbol('host facts');
 const hostFactsQuery = { key: 'host-facts', script: HOST_FACTS_SCRIPT, parse: parseHostFacts };
-const NO_REMOTE_DONE: readonly { kind: string; name: string; outcome: RemoteOutcome }[] = Object.freeze([]);
 const NO_TRIGGERS: readonly string[] = Object.freeze([]);
 const changedStatus = (s?: ResourceStatus) => s === 'changed' || s === 'would-change';
 const blockedBy = (b: { id: string; status: ResourceStatus; reason?: string }) => `requisite ${b.id} ${b.status}${b.reason && b.status !== 'skipped' ? `: ${b.reason}` : b.reason ? ` (${b.reason})` : ''}`;
+
+/** What HostRun.upstreamStatus gathers from a resource's upstream requisites, one at a time (see). */
+interface UpstreamSeen {
+  blocked: { id: string; status: ResourceStatus; reason?: string } | undefined;
+  anyChanged: boolean;
+  onchangesFired: boolean;
+  fired: string[] | undefined;
+}
+
+/** One upstream requisite's outcome, into `up`: a function rather than a closure made per resource of every host. */
+function see(up: UpstreamSeen, kind: string, name: string, status: ResourceStatus | undefined, reason?: string): void {
+  if (!up.blocked && (status === 'failed' || status === 'skipped')) up.blocked = { id: name, status, reason };
+  if (!changedStatus(status)) return;
+  up.anyChanged = true;
+  if (kind === 'watch' || kind === 'onchanges') (up.fired ??= []).push(name);
+  if (kind === 'onchanges') up.onchangesFired = true;
+}
 
 /**
  * The lock, or undefined when the run is interrupted while waiting for it
@@ -299,28 +315,23 @@ export class HostRun {
 
   /** How r's upstream went: blocked by a failure, changed, and which watch/onchanges triggers fired. */
   private upstreamStatus(r: Resource) {
-    let blocked: { id: string; status: ResourceStatus; reason?: string } | undefined;
-    let anyChanged = false;
-    let onchangesFired = false;
-    let fired: string[] | undefined;
     // Local edges and other hosts' outcomes read in place: this runs for every resource of every host.
-    const see = (kind: string, name: string, status: ResourceStatus | undefined, reason?: string) => {
-      if (!blocked && (status === 'failed' || status === 'skipped')) blocked = { id: name, status, reason };
-      if (!changedStatus(status)) return;
-      anyChanged = true;
-      if (kind === 'watch' || kind === 'onchanges') (fired ??= []).push(name);
-      if (kind === 'onchanges') onchangesFired = true;
-    };
-    for (const e of this.graph.upstream(r)) see(e.kind, e.from.id, this.results.get(e.from)?.status);
-    for (const u of this.remoteDone.get(r) ?? NO_REMOTE_DONE) see(u.kind, u.name, u.outcome.status, u.outcome.reason);
+    const up: UpstreamSeen = { blocked: undefined, anyChanged: false, onchangesFired: false, fired: undefined };
+    for (let k = 0, n = this.graph.upstreamCount(r); k < n; k++) {
+      const from = this.graph.upstreamFrom(r, k);
+      see(up, this.graph.upstreamKind(r, k), from.id, this.results.get(from)?.status);
+    }
+    // Most resources waited on no other host: no loop (over a shared frozen empty list it made an iterator per call).
+    const remote = this.remoteDone.get(r);
+    if (remote) for (const u of remote) see(up, u.kind, u.name, u.outcome.status, u.outcome.reason);
     const owed = this.owedFromEarlier.has(r.id);
     // Most resources have no trigger: they share one empty list.
-    const triggers = fired || owed ? [fired && `${fired.join(', ')} ${this.opts.check ? 'would change' : 'changed'}`, owed && 'owed by an earlier run that did not finish it'].filter((t): t is string => !!t) : NO_TRIGGERS;
+    const triggers = up.fired || owed ? [up.fired && `${up.fired.join(', ')} ${this.opts.check ? 'would change' : 'changed'}`, owed && 'owed by an earlier run that did not finish it'].filter((t): t is string => !!t) : NO_TRIGGERS;
     return {
-      blocked,
-      anyChanged,
+      blocked: up.blocked,
+      anyChanged: up.anyChanged,
       /** onchanges present and nothing triggered it */
-      gated: !owed && !onchangesFired && this.hasOnchanges(r),
+      gated: !owed && !up.onchangesFired && this.hasOnchanges(r),
       /** Why r must react, e.g. "conf changed", or none. */
       triggers,
     };
@@ -383,7 +394,8 @@ export class HostRun {
 
   /** r runs only when an onchanges requisite changed: its own onchanges, or another's onchanges_in. */
   private hasOnchanges(r: Resource): boolean {
-    return this.graph.upstream(r).some((e) => e.kind === 'onchanges') || !!this.opts.remote?.upstream(r).some((u) => u.kind === 'onchanges');
+    for (let k = 0, n = this.graph.upstreamCount(r); k < n; k++) if (this.graph.upstreamKind(r, k) === 'onchanges') return true;
+    return !!this.opts.remote?.upstream(r).some((u) => u.kind === 'onchanges');
   }
 
   /** Hand the plan to --out, or hold it against a saved plan: a host that moved since is refused before anything is applied. */
@@ -545,16 +557,18 @@ export class HostRun {
   private settled(o: Resource, finishing: readonly Resource[] = []): { changed: boolean; watchFired: boolean } | undefined {
     let changed = false;
     let watchFired = false;
-    for (const e of this.graph.upstream(o)) {
-      if (finishing.includes(e.from)) {
+    // Asked for every later resource at each step of an apply: edges read in place.
+    for (let k = 0, n = this.graph.upstreamCount(o); k < n; k++) {
+      const from = this.graph.upstreamFrom(o, k);
+      if (finishing.includes(from)) {
         changed = true;
         continue;
       }
-      const status = this.results.get(e.from)?.status;
+      const status = this.results.get(from)?.status;
       if (status === undefined || status === 'failed' || status === 'skipped') return undefined;
       if (changedStatus(status)) {
         changed = true;
-        watchFired ||= e.kind === 'watch';
+        watchFired ||= this.graph.upstreamKind(o, k) === 'watch';
       }
     }
     return { changed, watchFired };
