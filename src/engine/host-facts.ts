@@ -41,7 +41,8 @@ const MARK = '@@converge-host-facts@@';
  * tool leaves its section empty rather than failing the script.
  */
 export const HOST_FACTS_SCRIPT = [
-  // It rides in every run's batch: what sh's `read` can take from /proc takes no process (7 execs, not 17).
+  // It rides in every run's batch: what sh's `read` can take from /proc and /run takes no process (5 execs on a
+  // systemd host with a route, not 17).
   'cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null',
   `echo '${MARK}'`,
   'uname -m; if read -r k 2>/dev/null < /proc/sys/kernel/osrelease; then echo "$k"; else uname -r; fi',
@@ -52,12 +53,14 @@ export const HOST_FACTS_SCRIPT = [
   `echo '${MARK}'`,
   'if read -r c 2>/dev/null < /proc/1/comm; then echo "$c"; fi',
   `echo '${MARK}'`,
-  // systemd knows best; without it, the marker files container engines leave.
-  'systemd-detect-virt --container 2>/dev/null || { [ -f /.dockerenv ] && echo docker; } || { [ -f /run/.containerenv ] && echo podman; } || true',
+  // systemd knows best: PID 1 wrote what it detected at boot to /run/systemd/container (only in a container),
+  // read without a process; else ask systemd-detect-virt; without systemd, the marker files container engines leave.
+  'if read -r v 2>/dev/null < /run/systemd/container && [ -n "$v" ]; then echo "$v"; else systemd-detect-virt --container 2>/dev/null || { [ -f /.dockerenv ] && echo docker; } || { [ -f /run/.containerenv ] && echo podman; } || true; fi',
   `echo '${MARK}'`,
   // A route lookup sends nothing; it names the address the host would use (the word after "src").
-  'set -f; set -- $(ip -4 route get 192.0.2.1 2>/dev/null); while [ $# -gt 1 ]; do if [ "$1" = src ]; then echo "$2"; break; fi; shift; done',
-  "ip -4 -o addr show scope global 2>/dev/null | { read -r _ _ _ a _ && echo \"${a%%/*}\"; }",
+  // The first global address only when there is no route (parseHostFacts takes the first line).
+  'set -f; set -- $(ip -4 route get 192.0.2.1 2>/dev/null); a=; while [ $# -gt 1 ]; do if [ "$1" = src ]; then a=$2; break; fi; shift; done',
+  "if [ -n \"$a\" ]; then echo \"$a\"; else ip -4 -o addr show scope global 2>/dev/null | { read -r _ _ _ a _ && echo \"${a%%/*}\"; }; fi",
   `echo '${MARK}'`,
   'if read -r h 2>/dev/null < /proc/sys/kernel/hostname; then echo "$h"; else hostname; fi; hostname -f 2>/dev/null || hostname',
 ].join('\n');

@@ -54,15 +54,19 @@ export interface UfwFacts {
  * what `ufw status` checks (its user chains exist in iptables), asked of
  * iptables directly: `ufw status` starts Python for it (~0.2 s); iptables
  * answers in a few ms. -w waits for the xtables lock rather than failing.
+ * Two commands, as it rides in every run's batch: one awk reads the settings
+ * and rule tuples from ufw's four files (not two greps and two seds), and
+ * one listing of the filter table shows the three chains (not an iptables
+ * per chain: the nft backend reads the whole ruleset for each).
  */
 const FACT_SCRIPT = [
   'command -v ufw >/dev/null 2>&1 || exit 0',
   'echo installed=yes',
-  "grep -E '^(ENABLED|LOGLEVEL)=' /etc/ufw/ufw.conf",
-  "grep -E '^(IPV6|DEFAULT_(INPUT|OUTPUT|FORWARD)_POLICY)=' /etc/default/ufw",
-  's=active; for c in input output forward; do iptables -w -n -L "ufw-user-$c" >/dev/null 2>&1 || { s=inactive; break; }; done; echo "status=$s"',
-  "sed -n 's/^### tuple ### /v4 /p' /etc/ufw/user.rules",
-  "sed -n 's/^### tuple ### /v6 /p' /etc/ufw/user6.rules",
+  "awk 'FILENAME ~ /ufw\\.conf$/ && /^(ENABLED|LOGLEVEL)=/ || FILENAME ~ /default\\/ufw$/ && /^(IPV6|DEFAULT_(INPUT|OUTPUT|FORWARD)_POLICY)=/ { print; next }",
+  '  /^### tuple ### / { print (FILENAME ~ /user6\\.rules$/ ? "v6 " : "v4 ") substr($0, 15) }\' /etc/ufw/ufw.conf /etc/default/ufw /etc/ufw/user.rules /etc/ufw/user6.rules',
+  "nl='",
+  "'",
+  't=$nl$(iptables -w -S 2>/dev/null)$nl; s=active; for c in input output forward; do case $t in *"$nl-N ufw-user-$c$nl"*) ;; *) s=inactive; break ;; esac; done; echo "status=$s"',
 ].join('\n');
 
 export function parseUfwFacts(text: string): UfwFacts {
