@@ -14,17 +14,6 @@ export interface FactRequest<R> {
 }
 
 /**
- * One script that runs each query in a subshell between markers and prints,
- * after its end marker, the query's exit code and what it wrote to stderr:
- * a query that failed is told apart from one that found nothing. An inline
- * query (FactQuery.inline) runs in the batch's shell instead, its stderr
- * caught in one temp file for the batch (without one, mktemp failing, that
- * stderr is dropped: it only ever words a failure). A query's
- * markers carry its place in the batch, not its key: every host of a fleet
- * has one batch in flight at once, and a key (a path and a hash) in two
- * markers per query was most of the script's and the answer's size.
- */
-/**
  * For inline queries: the file their stderr goes to (each redirection
  * empties it), read back only when not empty: `[ -s ]` is sh's own test, so
  * a quiet query costs no process. rm only what mktemp made. Making and
@@ -39,6 +28,17 @@ const INLINE_SETUP = [
   '',
 ].join('\n');
 
+/**
+ * One script that runs each query in a subshell between markers and prints,
+ * after its end marker, the query's exit code and what it wrote to stderr:
+ * a query that failed is told apart from one that found nothing. An inline
+ * query (FactQuery.inline) runs in the batch's shell instead, its stderr
+ * caught in one temp file for the batch (without one, mktemp failing, that
+ * stderr is dropped: it only ever words a failure). A query's
+ * markers carry its place in the batch, not its key: every host of a fleet
+ * has one batch in flight at once, and a key (a path and a hash) in two
+ * markers per query was most of the script's and the answer's size.
+ */
 export function batchScript(queries: FactQuery[], token: string): string {
   // Parts joined once into one flat string: `+=` makes a tree of partial
   // strings (six nodes per query) that every host keeps while its exec is in flight.
