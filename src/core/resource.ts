@@ -49,10 +49,11 @@ export interface FactQuery<T = unknown> {
    * command of their own: a batch runs each table's command once for the
    * args of all its queries (one `stat` and one `sha256sum` for every file
    * of the host instead of one each). Shared arrays: a query carries only
-   * its arg, not an object of its own.
+   * its arg, not an object of its own (or, for a query that reads several
+   * paths, its args).
    */
   tables?: readonly FactTable[];
-  tableArg?: string;
+  tableArg?: string | readonly string[];
 }
 
 /**

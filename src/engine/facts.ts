@@ -60,9 +60,10 @@ export function batchScript(queries: FactQuery[], token: string): string {
     const { tables: ts, tableArg } = queries[i];
     if (!ts || tableArg === undefined) continue;
     for (let j = 0; j < ts.length; j++) {
-      const args = tables.get(ts[j]);
-      if (args) args.push(tableArg);
-      else tables.set(ts[j], [tableArg]);
+      let args = tables.get(ts[j]);
+      if (!args) tables.set(ts[j], (args = []));
+      if (typeof tableArg === 'string') args.push(tableArg);
+      else args.push(...tableArg);
     }
   }
   for (const [table, args] of tables) parts.push(table.script(args), '\n');

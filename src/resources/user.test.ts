@@ -1,5 +1,5 @@
 // user: fact output captured from a Debian 12 container (test/fixtures/user/, scenarios of capture.mjs:
-// getent passwd, id, ~/.ssh and authorized_keys stats and lines, the sudoers
+// getent passwd and id, ~/.ssh and authorized_keys stats and lines, the sudoers
 // drop-in), parsed, and planned against specs; and what apply would run.
 
 import { readFileSync } from 'node:fs';
@@ -10,15 +10,20 @@ import type { UserSpec } from '../generated/index.js';
 import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './lib/ssh-keys.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { FIXTURES, planInput } from '../../test/support/fixtures.js';
-import { parseUserFacts, sudoersContent, user, userFactScript } from './user.js';
+import { parseAccount, sudoersContent, user, userFacts, userQueries } from './user.js';
 
 const keyFile = (name: string) => readFileSync(join(FIXTURES, 'user', name), 'utf8');
 const [laptop, desktop] = keyFile('alice-keys.pub').trim().split('\n');
 const stray = keyFile('stray.pub').trim();
-/** The user fact of a captured scenario (test/fixtures/user/<name>.json, refused when stale). */
-const fact = (name: string) => planInput(user, name).facts.user;
+/** The facts of a captured scenario (test/fixtures/user/<name>.json, refused when stale), as its spec's queries read them. */
+const facts = (name: string) => planInput(user, name).facts;
+/** ...and as one UserFacts. */
+const fact = (name: string) => {
+  const input = planInput(user, name);
+  return userFacts(input.spec, input.facts);
+};
 const ctx: PlanContext = { host: { name: 'h', sshPort: 22, loginUser: 'root' }, sensitive: false, statesDir: '/states' };
-const plan = (spec: UserSpec, fixtureName: string) => user.plan(spec, { user: fact(fixtureName) }, ctx);
+const plan = (spec: UserSpec, fixtureName: string) => user.plan(spec, facts(fixtureName), ctx);
 
 const LAPTOP = 'SHA256:SwpBTIpWY/+BHuJAwXuLwF2ef6Zb2UcGlr2hRX44Jwk alice@laptop';
 const DESKTOP = 'SHA256:bIXj5nPfmnSN2i3kBTtKAb3u2pbO/957abPffNzBimk alice@desktop';
@@ -42,19 +47,41 @@ describe('user facts', () => {
     expect(f).toMatchObject({ exists: false, home: '/home/ghost', sshDir: { type: 'absent' }, keysFile: { type: 'absent' }, sudoers: { type: 'absent' }, authorizedKeys: '' });
   });
 
-  it('reads only what the spec manages: no ssh or sudoers sections for a plain system user', () => {
+  it('reads only what the spec manages: no keys or sudoers queries for a plain system user', () => {
     const f = fact('myproj-system');
     expect(f).toEqual({ exists: true, uid: 999, primary: 'myproj', groups: [], shell: '/usr/sbin/nologin', passwdHome: '/srv/myproj', home: '/srv/myproj' });
-    const script = userFactScript({ name: 'myproj', home: '/srv/myproj' });
-    expect(script).not.toContain('authorized_keys');
-    expect(script).not.toContain('sudoers');
+    expect(Object.keys(userQueries({ name: 'myproj', home: '/srv/myproj' }))).toEqual(['account']);
   });
 
-  it('is one query per user, read-only', () => {
+  it('reads every account of a host with one getent and one id: the queries merge', () => {
     const q = user.facts(alice, ctx);
-    expect(Object.keys(q)).toEqual(['user']);
-    expect(q.user.runAs).toBeUndefined();
-    expect(q.user.script).not.toMatch(/\b(useradd|usermod|userdel)\b(?! -D)/);
+    expect(Object.keys(q)).toEqual(['account', 'keys', 'sudoers']);
+    const merge = q.account.merge!;
+    expect(merge.key).toBe(userQueries({ name: 'bob' }).account.merge!.key);
+    expect(merge.script(['alice', 'bob'])).toBe("getent passwd alice bob\necho '@groups'\nid -Gn -- alice bob 2>/dev/null || for u in alice bob; do echo \"@$u\"; id -Gn -- \"$u\" 2>/dev/null || true; done");
+    // Each name's part reads as its own query's output would.
+    const all = 'alice:x:1000:1001::/home/alice:/bin/bash\nmyproj:x:999:997::/srv/myproj:/bin/bash\n@groups\nalice developers\nmyproj\n';
+    const parts = merge.split(all, ['alice', 'myproj']);
+    expect(parts.map(parseAccount)).toEqual([
+      { exists: true, uid: 1000, primary: 'alice', groups: ['developers'], shell: '/bin/bash', passwdHome: '/home/alice' },
+      { exists: true, uid: 999, primary: 'myproj', groups: [], shell: '/bin/bash', passwdHome: '/srv/myproj' },
+    ]);
+    // A missing name: id (given all three) fails after the lines it could print, and each name's groups follow `@name`.
+    const missing = 'alice:x:1000:1001::/home/alice:/bin/bash\nmyproj:x:999:997::/srv/myproj:/bin/bash\n@groups\nalice developers\nmyproj\n@alice\nalice developers\n@ghost\n@myproj\nmyproj\n';
+    expect(merge.split(missing, ['alice', 'ghost', 'myproj']).map(parseAccount)).toEqual([parts.map(parseAccount)[0], { exists: false }, parts.map(parseAccount)[1]]);
+  });
+
+  it('reads keys from the home sh looks up (~name), the stats from the batch table at the home it guesses', () => {
+    const q = userQueries(alice).keys!;
+    expect(q.script.split('\n')[0]).toBe('converge_h=~alice');
+    expect(q.tableArg).toEqual(['/home/alice/.ssh', '/home/alice/.ssh/authorized_keys']);
+    expect(userQueries({ ...alice, home: '/srv/a b' }).keys!.script.split('\n')[0]).toBe("converge_h='/srv/a b'");
+    expect(q.inline).toBe(true);
+    expect(q.runAs).toBeUndefined();
+  });
+
+  it('is read-only', () => {
+    for (const q of Object.values(user.facts(alice, ctx))) expect(q.script).not.toMatch(/\b(useradd|usermod|userdel)\b(?! -D)/);
   });
 });
 
@@ -163,10 +190,10 @@ describe('authorized_keys', () => {
 
 describe('user apply', () => {
   const commands = async (spec: UserSpec, fixtureName: string) => {
-    const facts = { user: fact(fixtureName) };
-    const changes: Change[] = user.plan(spec, facts, ctx);
+    const input = facts(fixtureName);
+    const changes: Change[] = user.plan(spec, input, ctx);
     const { ctx: applyCtx, commands: sent } = recorder();
-    await user.apply(spec, changes, facts, applyCtx);
+    await user.apply(spec, changes, input, applyCtx);
     return sent;
   };
 

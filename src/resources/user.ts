@@ -1,21 +1,26 @@
 // user: a local account (uid, primary and supplementary groups, shell,
 // home), its authorized ssh keys, and passwordless sudo from a sudoers.d
-// drop-in. One read-only fact query per user reads all of it.
+// drop-in. Read-only facts, in at most three queries per user: the account
+// (one getent and one id for every user of the host: see ACCOUNTS), ~/.ssh
+// and its keys (only when the spec manages keys), and the drop-in (the file
+// resource's own query, when the spec manages sudo).
 //
 // authorized_keys is written by the user itself (runAs), never by root: the
 // user owns ~/.ssh and could point it anywhere, and root writing through
 // such a link would hand the user root's files.
 
 import { HostError } from '../core/diagnostics.js';
-import type { ApplyContext, Change, ResourceType } from '../core/resource.js';
+import type { ApplyContext, Change, FactMerge, FactQuery, ResourceType } from '../core/resource.js';
 import { shq } from '../core/shell.js';
 import type { UserSpec } from '../generated/index.js';
 import { atomicWriteScript } from './lib/atomic-write.js';
-import { fileFactScript, parseFileFacts, sha256, type FileFacts } from './file.js';
-import { formatMode, keyValues, parseStat, statWordScript, type PathStat } from './lib/fs-common.js';
+import { fileFactQuery, sha256, type FileFacts } from './file.js';
+import { formatMode, parseStat, STAT_FUNCTIONS, type PathStat } from './lib/fs-common.js';
+import { PATH_TABLES } from './lib/path-tables.js';
 import { keyLabel, parseWantedKeys, reconcileKeys } from './lib/ssh-keys.js';
 
-export interface UserFacts {
+/** The account as getent and id see it. */
+export interface AccountFacts {
   exists: boolean;
   uid?: number;
   /** Primary group name. */
@@ -25,7 +30,20 @@ export interface UserFacts {
   shell?: string;
   /** The home in the passwd entry. */
   passwdHome?: string;
-  /** The home whose ~/.ssh was read: the spec's, else the passwd one, else useradd's default for a new user. */
+}
+
+/** ~/.ssh and its keys, read from the home the keys go in. */
+export interface KeysFacts {
+  /** The spec's home, else the passwd one, else useradd's default for a new user. */
+  home: string;
+  sshDir: PathStat;
+  keysFile: PathStat;
+  authorizedKeys: string;
+}
+
+/** What plan and apply read: the three queries' answers together. */
+export interface UserFacts extends AccountFacts {
+  /** The home whose ~/.ssh was read (keys managed), else the spec's or the passwd one. */
   home: string;
   /** Present when the spec manages ssh_keys. */
   sshDir?: PathStat;
@@ -35,69 +53,116 @@ export interface UserFacts {
   sudoers?: FileFacts;
 }
 
+type UserQueries = { account: AccountFacts; keys?: KeysFacts; sudoers?: FileFacts };
+
 export const sudoersPath = (name: string) => `/etc/sudoers.d/converge-${name}`;
 export const sudoersContent = (name: string) => `# managed by converge: passwordless sudo for ${name}\n${name} ALL=(ALL) NOPASSWD:ALL\n`;
 
 const managesSudo = (spec: UserSpec) => spec.sudo !== undefined || spec.ensure === 'absent';
 
-/** Read-only: passwd entry and groups, then (as needed) ~/.ssh, authorized_keys and the sudoers drop-in. */
-export function userFactScript(spec: UserSpec): string {
-  const n = shq(spec.name);
-  const lines = [
-    `if ent=$(getent passwd ${n}); then`,
-    '  echo "passwd=$ent"',
-    // id -Gn names the primary group first (coreutils); the home is the passwd entry's sixth field, cut by sh.
-    `  g=$(id -Gn ${n}); echo "primary=\${g%% *}"`,
-    '  echo "groups=$g"',
-    '  h=${ent#*:*:*:*:*:}; h=${h%%:*}',
-    spec.home ? '' : `else h="$(useradd -D | sed -n 's/^HOME=//p')"/${n}`,
-    'fi',
-    spec.home ? `h=${shq(spec.home)}` : '',
-    'echo "home=$h"',
-  ];
-  if (spec.ssh_keys) lines.push('echo "[ssh_dir]"', statWordScript('"$h/.ssh"'), 'echo "[keys_file]"', statWordScript('"$h/.ssh/authorized_keys"'));
-  // A subshell: the file fact script has variables of its own.
-  if (managesSudo(spec)) lines.push('echo "[sudoers]"', `(\n${fileFactScript(sudoersPath(spec.name), undefined, false)}\n)`);
-  // Last: the file's own lines follow, whatever they look like.
-  if (spec.ssh_keys) {
-    lines.push('echo "[authorized_keys]"', 'k="$h/.ssh/authorized_keys"', 'if [ ! -L "$h/.ssh" ] && [ -f "$k" ] && [ ! -L "$k" ]; then cat "$k"; fi');
-  }
-  return lines.filter(Boolean).join('\n');
-}
-
-/** Split at `[name]` lines; everything after `[authorized_keys]` is that file's text. */
-function sections(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let name = '';
-  let rest = text;
-  for (;;) {
-    const hit = name === 'authorized_keys' ? null : /^\[(\w+)\]$/m.exec(rest);
-    if (!hit) {
-      out.set(name, rest);
-      return out;
+/**
+ * Every user of a host in two processes: `getent passwd` prints the entry
+ * of each name it finds, in order, and `id -Gn` (coreutils 8.31 and later)
+ * the groups of several users, one line each, primary first. When id fails
+ * (a missing user: it skips that line; an older coreutils: one name only)
+ * each name's groups follow an `@name` line of their own.
+ */
+const ACCOUNTS: Omit<FactMerge, 'item'> = {
+  key: 'user-accounts',
+  script(names) {
+    const words = names.map(shq).join(' ');
+    return [`getent passwd ${words}`, "echo '@groups'", `id -Gn -- ${words} 2>/dev/null || for u in ${words}; do echo "@$u"; id -Gn -- "$u" 2>/dev/null || true; done`].join('\n');
+  },
+  split(stdout, names) {
+    const at = stdout.indexOf('@groups\n');
+    const passwd = new Map<string, string>();
+    for (const line of stdout.slice(0, at < 0 ? stdout.length : at).split('\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0 && !passwd.has(line.slice(0, colon))) passwd.set(line.slice(0, colon), line);
     }
-    out.set(name, rest.slice(0, hit.index));
-    name = hit[1];
-    rest = rest.slice(hit.index + hit[0].length + 1);
-  }
+    const lines = at < 0 ? [] : stdout.slice(at + '@groups\n'.length).split('\n');
+    const each = lines.some((l) => l.startsWith('@'));
+    return names.map((n, i) => {
+      const groups = each ? (lines[lines.indexOf(`@${n}`) + 1] ?? '') : (lines[i] ?? '');
+      return passwd.has(n) ? `${passwd.get(n)}\n@groups\n${groups.startsWith('@') ? '' : groups}\n` : '@groups\n';
+    });
+  },
+};
+
+/** One user's part of ACCOUNTS' output (or of its script for that user alone). */
+export function parseAccount(text: string): AccountFacts {
+  const at = text.indexOf('@groups\n');
+  const entry = text.slice(0, Math.max(at, 0)).split('\n').find((l) => l.includes(':'));
+  if (!entry) return { exists: false };
+  const [, , uid, , , passwdHome, shell] = entry.split(':');
+  // Alone, a name whose id failed is followed by `@name` and then its groups (or nothing).
+  const rest = text.slice(at + '@groups\n'.length).split('\n');
+  const line = rest[0].startsWith('@') ? (rest[1] ?? '') : rest[0];
+  const words = line.split(/\s+/).filter(Boolean);
+  const primary = words[0] ?? '';
+  const groups = new Set(words);
+  groups.delete(primary);
+  return { exists: true, uid: Number(uid), primary, groups: [...groups].sort(), shell, passwdHome };
 }
 
-export function parseUserFacts(text: string): UserFacts {
-  const s = sections(text);
-  const kv = keyValues(s.get('') ?? '');
-  const facts: UserFacts = { exists: !!kv.get('passwd'), home: kv.get('home') ?? '' };
-  if (facts.exists) {
-    const [, , uid, , , home, shell] = kv.get('passwd')!.split(':');
-    const primary = kv.get('primary') ?? '';
-    const groups = new Set((kv.get('groups') ?? '').split(/\s+/).filter(Boolean));
-    groups.delete(primary);
-    Object.assign(facts, { uid: Number(uid), primary, groups: [...groups].sort(), shell, passwdHome: home });
-  }
-  if (s.has('ssh_dir')) facts.sshDir = parseStat(s.get('ssh_dir')!);
-  if (s.has('keys_file')) facts.keysFile = parseStat(s.get('keys_file')!);
-  if (s.has('sudoers')) facts.sudoers = parseFileFacts(s.get('sudoers')!);
-  if (s.has('authorized_keys')) facts.authorizedKeys = s.get('authorized_keys');
-  return facts;
+/**
+ * The home the keys go in, then ~/.ssh's and authorized_keys' stats and the
+ * keys. `~name` is sh's own lookup of the passwd home (no process); it stays
+ * as written for a user that does not exist, whose home is useradd's
+ * default. Runs in the batch's shell (its variables are its own), the
+ * stats from the batch's path table when the home is where it is guessed.
+ */
+export function keysQuery(spec: UserSpec): FactQuery<KeysFacts> {
+  const home = spec.home ?? `/home/${spec.name}`;
+  const script = [
+    spec.home ? `converge_h=${shq(spec.home)}` : `converge_h=~${spec.name}`,
+    spec.home ? '' : `case $converge_h in '~'*) converge_h="$(useradd -D | sed -n 's/^HOME=//p')"/${spec.name} ;; esac`,
+    'echo "home=$converge_h"',
+    'echo "[ssh_dir]"',
+    'converge_stat "$converge_h/.ssh"',
+    'echo "[keys_file]"',
+    'converge_stat "$converge_h/.ssh/authorized_keys"',
+    // Last: the file's own lines follow, whatever they look like.
+    'echo "[authorized_keys]"',
+    'if [ ! -L "$converge_h/.ssh" ] && [ -f "$converge_h/.ssh/authorized_keys" ] && [ ! -L "$converge_h/.ssh/authorized_keys" ]; then cat "$converge_h/.ssh/authorized_keys"; fi',
+  ];
+  return {
+    key: `user-keys:${spec.name}:${spec.home ?? ''}`,
+    script: script.filter(Boolean).join('\n'),
+    functions: STAT_FUNCTIONS,
+    inline: true,
+    tables: PATH_TABLES,
+    tableArg: [`${home}/.ssh`, `${home}/.ssh/authorized_keys`],
+    parse: parseKeys,
+  };
+}
+
+export function parseKeys(text: string): KeysFacts {
+  const section = (name: string, next: string) => {
+    const from = text.indexOf(`[${name}]\n`);
+    const to = text.indexOf(`[${next}]\n`, from);
+    return text.slice(from + name.length + 3, to);
+  };
+  const home = /^home=(.*)$/m.exec(text)?.[1] ?? '';
+  const keysAt = text.indexOf('[authorized_keys]\n');
+  return { home, sshDir: parseStat(section('ssh_dir', 'keys_file')), keysFile: parseStat(section('keys_file', 'authorized_keys')), authorizedKeys: text.slice(keysAt + '[authorized_keys]\n'.length) };
+}
+
+/** The user's queries: its account always; its keys and its drop-in when the spec manages them. */
+export function userQueries(spec: UserSpec): { [K in keyof UserQueries]: FactQuery<NonNullable<UserQueries[K]>> } {
+  const sudoers = sudoersPath(spec.name);
+  return {
+    account: { key: `user:${spec.name}`, script: ACCOUNTS.script([spec.name]), parse: parseAccount, merge: { ...ACCOUNTS, item: spec.name } },
+    ...(spec.ssh_keys ? { keys: keysQuery(spec) } : {}),
+    // The file resource's own query of that path (the same key: one answer for both).
+    ...(managesSudo(spec) ? { sudoers: fileFactQuery(`file:${sudoers}::false`, sudoers, undefined, false) } : {}),
+  };
+}
+
+/** The queries' answers as one UserFacts. */
+export function userFacts(spec: UserSpec, facts: UserQueries): UserFacts {
+  const { account, keys, sudoers } = facts;
+  return { ...account, home: keys?.home ?? spec.home ?? account.passwdHome ?? '', ...(keys && { sshDir: keys.sshDir, keysFile: keys.keysFile, authorizedKeys: keys.authorizedKeys }), ...(sudoers && { sudoers }) };
 }
 
 /** "alice (shell /bin/bash, groups developers,sudo)": what a create will make. */
@@ -248,7 +313,7 @@ async function writeKeys(spec: UserSpec, f: UserFacts, ctx: ApplyContext): Promi
   await ctx.run({ script: write, stdin: r.content, runAs: spec.name }, `writing ${f.home}/.ssh/authorized_keys as ${spec.name}`);
 }
 
-export const user: ResourceType<UserSpec, { user: UserFacts }> = {
+export const user: ResourceType<UserSpec, UserQueries> = {
   kind: 'user',
   id: (spec) => `user:${spec.name}`,
   managedPaths: (spec) => (spec.ensure !== 'absent' && spec.sudo === 'nopasswd' ? [sudoersPath(spec.name)] : []),
@@ -258,10 +323,10 @@ export const user: ResourceType<UserSpec, { user: UserFacts }> = {
       ? []
       : [...(spec.group ? [spec.group] : []), ...(spec.groups ?? [])].map((g) => `group:${g}`).concat(spec.sudo === 'nopasswd' ? ['package:sudo'] : []),
 
-  facts: (spec) => ({ user: { key: `user:${spec.name}`, script: userFactScript(spec), parse: parseUserFacts } }),
+  facts: userQueries,
 
   plan(spec, facts) {
-    const f = facts.user;
+    const f = userFacts(spec, facts);
     if (spec.ensure === 'absent') {
       const gone: Change[] = f.exists ? [{ path: 'user', action: 'delete', before: spec.name, after: spec.purge ? undefined : `home ${f.passwdHome} kept` }] : [];
       return [...gone, ...sudoChanges(spec, f)];
@@ -270,7 +335,7 @@ export const user: ResourceType<UserSpec, { user: UserFacts }> = {
   },
 
   async apply(spec, changes, facts, ctx) {
-    const f = facts.user;
+    const f = userFacts(spec, facts);
     const has = (path: string) => changes.some((c) => c.path === path);
     if (spec.ensure === 'absent') {
       if (has('user')) await ctx.run({ script: `userdel${spec.purge ? ' -r' : ''} ${shq(spec.name)}` }, `removing user ${spec.name}`);

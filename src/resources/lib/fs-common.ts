@@ -24,7 +24,7 @@ export function statScript(path: string): string {
 export const STAT_SH = `converge_stat() {\n${typeLines('"$1"')}\nif [ -e "$1" ] && [ ! -L "$1" ]; then\n${STAT_LOOKUP}\nfi\ntrue\n}`;
 
 /** One list for every stat query: a batch defines each function once, whatever the number of paths. */
-const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
+export const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
 
 /** The fact query of a path's stat (parseStat reads it). */
 export function statQuery(path: string): FactQuery<PathStat> {
