@@ -9,7 +9,7 @@ import type { Change, PlanContext } from '../core/resource.js';
 import type { UserSpec } from '../generated/index.js';
 import { keyLabel, parseKeyLine, parseWantedKeys, reconcileKeys } from './lib/ssh-keys.js';
 import { recorder } from '../../test/unit/apply-recorder.js';
-import { FIXTURES, planInput } from '../../test/support/fixtures.js';
+import { FIXTURES, planInput, readFixture } from '../../test/support/fixtures.js';
 import { parseAccount, sudoersContent, user, userFacts, userQueries } from './user.js';
 
 const keyFile = (name: string) => readFileSync(join(FIXTURES, 'user', name), 'utf8');
@@ -68,7 +68,10 @@ describe('user facts', () => {
     ]);
     // A missing name: id (given all three) fails after the lines it could print, and each name's groups follow `@name`.
     const missing = 'alice:x:1000:1001::/home/alice:/bin/bash\nmyproj:x:999:997::/srv/myproj:/bin/bash\n@groups\nalice developers\nmyproj\n@alice\nalice developers\n@ghost\n@myproj\nmyproj\n';
-    expect(merge.split(missing, ['alice', 'ghost', 'myproj']).map(parseAccount)).toEqual([parts.map(parseAccount)[0], { exists: false }, parts.map(parseAccount)[1]]);
+    const split = merge.split(missing, ['alice', 'ghost', 'myproj']);
+    expect(split.map(parseAccount)).toEqual([parts.map(parseAccount)[0], { exists: false }, parts.map(parseAccount)[1]]);
+    // ghost's part is what its own query printed on a host without it (the ghost-absent capture).
+    expect(split[1]).toBe(readFixture<{ facts: Record<string, { output: string }> }>('user', 'ghost-absent').facts.account.output);
   });
 
   it('reads keys from the home sh looks up (~name), the stats from the batch table at the home it guesses', () => {

@@ -84,7 +84,8 @@ const ACCOUNTS: Omit<FactMerge, 'item'> = {
     const each = lines.some((l) => l.startsWith('@'));
     return names.map((n, i) => {
       const groups = each ? (lines[lines.indexOf(`@${n}`) + 1] ?? '') : (lines[i] ?? '');
-      return passwd.has(n) ? `${passwd.get(n)}\n@groups\n${groups.startsWith('@') ? '' : groups}\n` : '@groups\n';
+      // As the script prints for that name alone: id fails for a missing user, and its loop names it.
+      return passwd.has(n) ? `${passwd.get(n)}\n@groups\n${groups.startsWith('@') ? '' : groups}\n` : `@groups\n@${n}\n`;
     });
   },
 };
