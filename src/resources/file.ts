@@ -107,7 +107,8 @@ const FILE_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH, FILE_SH]);
 
 /** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
 export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
-  return { key, script: flat('converge_file ', shq(path), ' ', unlessSha256 ?? "''", fetchContent ? ' fetch' : ''), functions: FILE_FUNCTIONS, inline: true, tables: PATH_TABLES, tableArg: path, parse: parseFileFacts };
+  // The script is copied into its batch and let go: a template literal, not flat() (a key is kept while the batch is in flight).
+  return { key, script: `converge_file ${shq(path)} ${unlessSha256 ?? "''"}${fetchContent ? ' fetch' : ''}`, functions: FILE_FUNCTIONS, inline: true, tables: PATH_TABLES, tableArg: path, parse: parseFileFacts };
 }
 
 export function parseFileFacts(text: string): FileFacts {

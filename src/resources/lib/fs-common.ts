@@ -28,7 +28,8 @@ export const STAT_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH]);
 
 /** The fact query of a path's stat (parseStat reads it). */
 export function statQuery(path: string): FactQuery<PathStat> {
-  return { key: flat('stat:', path), script: flat('converge_stat ', shq(path)), functions: STAT_FUNCTIONS, inline: true, tables: PATH_TABLES, tableArg: path, parse: parseStat };
+  // As fileFactQuery's: the script is copied into its batch and let go, the key kept while the batch is in flight.
+  return { key: flat('stat:', path), script: `converge_stat ${shq(path)}`, functions: STAT_FUNCTIONS, inline: true, tables: PATH_TABLES, tableArg: path, parse: parseStat };
 }
 
 /** `type=...` of `p` (one sh word), by sh's own tests. */
