@@ -58,7 +58,7 @@ describe('user facts', () => {
     expect(Object.keys(q)).toEqual(['account', 'keys', 'sudoers']);
     const merge = q.account.merge!;
     expect(merge.key).toBe(userQueries({ name: 'bob' }).account.merge!.key);
-    expect(merge.script(['alice', 'bob'])).toBe("getent passwd alice bob\necho '@groups'\nid -Gn -- alice bob 2>/dev/null || for u in alice bob; do echo \"@$u\"; id -Gn -- \"$u\" 2>/dev/null || true; done");
+    expect(merge.script(['alice', 'bob'])).toBe("getent passwd alice bob; c=$?; [ $c -eq 0 ] || [ $c -eq 2 ] || exit $c\necho '@groups'\nid -Gn -- alice bob 2>/dev/null || for u in alice bob; do echo \"@$u\"; id -Gn -- \"$u\" 2>/dev/null || true; done");
     // Each name's part reads as its own query's output would.
     const all = 'alice:x:1000:1001::/home/alice:/bin/bash\nmyproj:x:999:997::/srv/myproj:/bin/bash\n@groups\nalice developers\nmyproj\n';
     const parts = merge.split(all, ['alice', 'myproj']);
@@ -81,6 +81,11 @@ describe('user facts', () => {
     expect(userQueries({ ...alice, home: '/srv/a b' }).keys!.script.split('\n')[0]).toBe("converge_h='/srv/a b'");
     expect(q.inline).toBe(true);
     expect(q.runAs).toBeUndefined();
+  });
+
+  it('refuses output that ended early rather than read it as a missing user or no keys', () => {
+    expect(() => parseAccount('')).toThrow(/no @groups line/);
+    expect(() => userQueries(alice).keys!.parse('home=/home/alice\n[ssh_dir]\ntype=absent\n', { stdout: '', code: 0, stderr: '' })).toThrow(/no \[keys_file\] line/);
   });
 
   it('is read-only', () => {

@@ -71,7 +71,8 @@ const ACCOUNTS: Omit<FactMerge, 'item'> = {
   key: 'user-accounts',
   script(names) {
     const words = names.map(shq).join(' ');
-    return [`getent passwd ${words}`, "echo '@groups'", `id -Gn -- ${words} 2>/dev/null || for u in ${words}; do echo "@$u"; id -Gn -- "$u" 2>/dev/null || true; done`].join('\n');
+    // getent's 2 is "not found" (an answer); any other failure fails the query rather than read as absent.
+    return [`getent passwd ${words}; c=$?; [ $c -eq 0 ] || [ $c -eq 2 ] || exit $c`, "echo '@groups'", `id -Gn -- ${words} 2>/dev/null || for u in ${words}; do echo "@$u"; id -Gn -- "$u" 2>/dev/null || true; done`].join('\n');
   },
   split(stdout, names) {
     const at = stdout.indexOf('@groups\n');
@@ -93,6 +94,7 @@ const ACCOUNTS: Omit<FactMerge, 'item'> = {
 /** One user's part of ACCOUNTS' output (or of its script for that user alone). */
 export function parseAccount(text: string): AccountFacts {
   const at = text.indexOf('@groups\n');
+  if (at < 0) throw new Error('no @groups line: the query ended early');
   const entry = text.slice(0, Math.max(at, 0)).split('\n').find((l) => l.includes(':'));
   if (!entry) return { exists: false };
   const [, , uid, , , passwdHome, shell] = entry.split(':');
@@ -139,14 +141,16 @@ export function keysQuery(spec: UserSpec): FactQuery<KeysFacts> {
 }
 
 export function parseKeys(text: string): KeysFacts {
-  const section = (name: string, next: string) => {
-    const from = text.indexOf(`[${name}]\n`);
-    const to = text.indexOf(`[${next}]\n`, from);
-    return text.slice(from + name.length + 3, to);
+  const at = (name: string, from = 0) => {
+    const i = text.indexOf(`[${name}]\n`, from);
+    if (i < 0) throw new Error(`no [${name}] line: the query ended early`);
+    return i;
   };
-  const home = /^home=(.*)$/m.exec(text)?.[1] ?? '';
-  const keysAt = text.indexOf('[authorized_keys]\n');
-  return { home, sshDir: parseStat(section('ssh_dir', 'keys_file')), keysFile: parseStat(section('keys_file', 'authorized_keys')), authorizedKeys: text.slice(keysAt + '[authorized_keys]\n'.length) };
+  const dir = at('ssh_dir');
+  const file = at('keys_file', dir);
+  const keys = at('authorized_keys', file);
+  const home = /^home=(.*)$/m.exec(text.slice(0, dir))?.[1] ?? '';
+  return { home, sshDir: parseStat(text.slice(dir + '[ssh_dir]\n'.length, file)), keysFile: parseStat(text.slice(file + '[keys_file]\n'.length, keys)), authorizedKeys: text.slice(keys + '[authorized_keys]\n'.length) };
 }
 
 /** The user's queries: its account always; its keys and its drop-in when the spec manages them. */
