@@ -105,6 +105,11 @@ const FILE_SH = `converge_file() {\n${fileFactLines('"$1"', 'converge_stat "$1"'
 /** One array for every file's query (a batch defines each function once, whatever the number of files). */
 const FILE_FUNCTIONS: readonly string[] = Object.freeze([STAT_SH, FILE_SH]);
 
+/** A file resource's query key: another resource reading the same path the same way (a user's sudoers drop-in) shares its answer. */
+export function fileFactKey(path: string, unlessSha256: string | undefined, fetchContent: boolean): string {
+  return flat('file:', path, ':', unlessSha256 ?? '', fetchContent ? ':true' : ':false');
+}
+
 /** The fact query of fileFactScript (parseFileFacts reads it); `key` names what the caller compares. */
 export function fileFactQuery(key: string, path: string, unlessSha256: string | undefined, fetchContent: boolean): FactQuery<FileFacts> {
   // The script is copied into its batch and let go: a template literal, not flat() (a key is kept while the batch is in flight).
@@ -207,7 +212,7 @@ export const file: ResourceType<ResolvedFileSpec, { file: FileFacts }> = {
     const hash = want?.sha256;
     // Content is downloaded only to show a diff: never when it is secret or binary.
     const fetch = !!want && !ctx.sensitive && !spec.sensitive && want.isText;
-    return { file: fileFactQuery(flat('file:', spec.path, ':', hash ?? '', fetch ? ':true' : ':false'), spec.path, hash, fetch) };
+    return { file: fileFactQuery(fileFactKey(spec.path, hash, fetch), spec.path, hash, fetch) };
   },
 
   plan(spec, facts, ctx) {

@@ -14,7 +14,8 @@ import type { ApplyContext, Change, FactMerge, FactQuery, ResourceType } from '.
 import { shq } from '../core/shell.js';
 import type { UserSpec } from '../generated/index.js';
 import { atomicWriteScript } from './lib/atomic-write.js';
-import { fileFactQuery, sha256, type FileFacts } from './file.js';
+import { fileFactKey, fileFactQuery, sha256, type FileFacts } from './file.js';
+import { getentMerge } from './lib/getent.js';
 import { formatMode, parseStat, STAT_FUNCTIONS, type PathStat } from './lib/fs-common.js';
 import { PATH_TABLES } from './lib/path-tables.js';
 import { keyLabel, parseWantedKeys, reconcileKeys } from './lib/ssh-keys.js';
@@ -67,26 +68,26 @@ const managesSudo = (spec: UserSpec) => spec.sudo !== undefined || spec.ensure =
  * (a missing user: it skips that line; an older coreutils: one name only)
  * each name's groups follow an `@name` line of their own.
  */
+const PASSWD = getentMerge('passwd');
+
 const ACCOUNTS: Omit<FactMerge, 'item'> = {
   key: 'user-accounts',
   script(names) {
     const words = names.map(shq).join(' ');
     // getent's 2 is "not found" (an answer); any other failure fails the query rather than read as absent.
-    return [`getent passwd ${words}; c=$?; [ $c -eq 0 ] || [ $c -eq 2 ] || exit $c`, "echo '@groups'", `id -Gn -- ${words} 2>/dev/null || for u in ${words}; do echo "@$u"; id -Gn -- "$u" 2>/dev/null || true; done`].join('\n');
+    return [`${PASSWD.script(names)}; c=$?; [ $c -eq 0 ] || [ $c -eq 2 ] || exit $c`, "echo '@groups'", `id -Gn -- ${words} 2>/dev/null || for u in ${words}; do echo "@$u"; id -Gn -- "$u" 2>/dev/null || true; done`].join('\n');
   },
   split(stdout, names) {
     const at = stdout.indexOf('@groups\n');
-    const passwd = new Map<string, string>();
-    for (const line of stdout.slice(0, at < 0 ? stdout.length : at).split('\n')) {
-      const colon = line.indexOf(':');
-      if (colon > 0 && !passwd.has(line.slice(0, colon))) passwd.set(line.slice(0, colon), line);
-    }
+    // Each name's passwd line (with its newline), or '': as the group resource's merge cuts getent's output.
+    const passwd = PASSWD.split(stdout.slice(0, at < 0 ? stdout.length : at), names);
     const lines = at < 0 ? [] : stdout.slice(at + '@groups\n'.length).split('\n');
     const each = lines.some((l) => l.startsWith('@'));
     return names.map((n, i) => {
-      const groups = each ? (lines[lines.indexOf(`@${n}`) + 1] ?? '') : (lines[i] ?? '');
+      const named = each ? lines.indexOf(`@${n}`) : -1;
+      const groups = (each ? (named < 0 ? undefined : lines[named + 1]) : lines[i]) ?? '';
       // As the script prints for that name alone: id fails for a missing user, and its loop names it.
-      return passwd.has(n) ? `${passwd.get(n)}\n@groups\n${groups.startsWith('@') ? '' : groups}\n` : `@groups\n@${n}\n`;
+      return passwd[i] ? `${passwd[i]}@groups\n${groups.startsWith('@') ? '' : groups}\n` : `@groups\n@${n}\n`;
     });
   },
 };
@@ -160,7 +161,7 @@ export function userQueries(spec: UserSpec): { [K in keyof UserQueries]: FactQue
     account: { key: `user:${spec.name}`, script: ACCOUNTS.script([spec.name]), parse: parseAccount, merge: { ...ACCOUNTS, item: spec.name } },
     ...(spec.ssh_keys ? { keys: keysQuery(spec) } : {}),
     // The file resource's own query of that path (the same key: one answer for both).
-    ...(managesSudo(spec) ? { sudoers: fileFactQuery(`file:${sudoers}::false`, sudoers, undefined, false) } : {}),
+    ...(managesSudo(spec) ? { sudoers: fileFactQuery(fileFactKey(sudoers, undefined, false), sudoers, undefined, false) } : {}),
   };
 }
 
