@@ -2,11 +2,13 @@
 // Generates, from schemas/resources/*.schema.json:
 //   schemas/state.schema.json  - the state-file schema editors use (one key per resource type)
 //   src/generated/*.ts         - TypeScript types (json-schema-to-typescript)
+//   src/generated/validators/  - ajv standalone validators (scripts/gen-validators.mjs)
 // `--check` writes nothing and exits 1 when any generated file is stale.
 import { readdirSync, readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
+import { standaloneValidator } from './gen-validators.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
@@ -109,6 +111,11 @@ for (const name of ['inventory', 'top', 'rolling']) {
   const schema = JSON.parse(readFileSync(join(schemas, `${name}.schema.json`), 'utf8'));
   outputs.set(join(root, 'src/generated', `${name}.ts`), await compile(schema, schema.title, opts));
   index.push(`export type * from './${name}.js';`);
+}
+// The schemas typed above are the ones the engine validates. <path>.schema.json's validator is
+// src/generated/validators/<path>.schema.cjs, where src/state/schemas.ts looks for it.
+for (const key of [...kinds.map((k) => `resources/${k}.schema.json`), ...['inventory', 'top', 'rolling'].map((n) => `${n}.schema.json`)]) {
+  outputs.set(join(root, 'src/generated/validators', key.replace(/\.json$/, '.cjs')), standaloneValidator(schemas, key));
 }
 index.push(`export const RESOURCE_KINDS = ${JSON.stringify(kinds)} as const;`);
 outputs.set(join(root, 'src/generated/index.ts'), index.join('\n') + '\n');

@@ -1,37 +1,37 @@
-// ajv over the JSON Schemas in schemas/: the same files editors use.
+// The JSON Schemas in schemas/ (the same files editors use), checked by the
+// ajv standalone validators scripts/gen-types.mjs generates from them.
 
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { InputError, type Diagnostic } from '../core/diagnostics.js';
 import { formatPath, type PathSegment, type YamlFile } from './yaml-file.js';
 
 export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../schemas');
 
-let ajv: Ajv | undefined;
-const compiled = new Map<string, ValidateFunction>();
+const VALIDATORS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../generated/validators');
+const requireValidator = createRequire(import.meta.url);
+const loaded = new Map<string, ValidateFunction>();
 
 /**
- * A schema is added and compiled when first asked for: a run uses a few of
- * them, and adding all (each checked against the meta-schema, the editors'
- * state.schema.json among them) cost ~25 ms of CPU more. Every schema's
- * $refs are within itself (#/definitions/...).
+ * A schema's validator is loaded when first asked for: a run uses a few of
+ * them, and loading all cost more CPU than it saves. They are generated
+ * (not compiled here) so that a run neither imports ajv's compiler nor
+ * compiles schemas, which was ~60 ms of a run's CPU. CommonJS, so a
+ * synchronous require loads one on demand.
  */
 function validator(key: string): ValidateFunction {
-  let v = compiled.get(key);
+  let v = loaded.get(key);
   if (!v) {
-    let schema: unknown;
+    // gen-types writes schemas/<dir>/<name>.schema.json's validator as <dir>/<name>.schema.cjs.
+    const file = join(VALIDATORS_DIR, key.replace(/\.json$/, '.cjs'));
     try {
-      schema = JSON.parse(readFileSync(join(SCHEMAS_DIR, key), 'utf8'));
+      v = requireValidator(file) as ValidateFunction;
     } catch (e) {
-      throw new Error(`no schema ${key} in ${SCHEMAS_DIR}: ${(e as Error).message}`);
+      throw new Error(`no validator for schema ${key} in ${VALIDATORS_DIR} (run \`npm run gen:types\`): ${(e as Error).message}`);
     }
-    // Not checked against the meta-schema here: they are converge's own files, each checked so by
-    // test/unit/editor-schemas.test.ts, and compiling the meta-schema to check them was ~28 ms of every run's CPU.
-    ajv ??= new Ajv({ allErrors: true, strict: false, useDefaults: false, verbose: true, validateSchema: false });
-    v = ajv.compile(schema as object);
-    compiled.set(key, v);
+    loaded.set(key, v);
   }
   return v;
 }
