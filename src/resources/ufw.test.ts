@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { recorder } from '../../test/unit/apply-recorder.js';
 import { planCtx } from '../../test/unit/fixtures.js';
 import { planInput } from '../../test/support/fixtures.js';
+import { shq } from '../core/shell.js';
 import type { UfwSpec } from '../generated/index.js';
 import { parseSshdT } from './sshd.js';
 import { canonicalAddress, opCommand, planRules, ruleLabel, ruleTuples } from './lib/ufw-rules.js';
@@ -207,11 +208,17 @@ describe('ufw apply', () => {
     const scripts = rec.scripts();
     expect(scripts).toHaveLength(3);
     expect(scripts[0]).toContain('tar -C / -cf "$b/ufw.tar" etc/ufw/user.rules etc/ufw/user6.rules etc/ufw/ufw.conf etc/default/ufw');
+    const allow = 'ufw allow proto tcp from 0.0.0.0/0 to 0.0.0.0/0 port 22 comment ssh';
+    // In this order to the one Python that runs them (src/resources/lib/ufw-commands.ts), and in its fallback.
+    const driver = scripts[1].slice(scripts[1].indexOf('"$(command -v ufw)"'));
+    expect(driver.indexOf(shq(allow))).toBeGreaterThan(0);
+    expect(driver.indexOf(shq(allow))).toBeLessThan(driver.indexOf("'ufw --force enable'"));
     const lines = scripts[1].split('\n');
-    expect(lines.indexOf("ufw allow proto tcp from 0.0.0.0/0 to 0.0.0.0/0 port 22 comment ssh")).toBeLessThan(lines.indexOf('ufw --force enable'));
+    expect(lines.indexOf(allow)).toBeGreaterThan(0);
+    expect(lines.indexOf(allow)).toBeLessThan(lines.indexOf('ufw --force enable'));
     // The change runs spooled (a lost connection cannot stop it half way); enable is its last step.
     expect(scripts[1]).toContain('>"$out" 2>&1');
-    expect(lines[lines.indexOf('ufw --force enable') + 1]).toMatch(/^\) <\/dev\/null >"\$out"/);
+    expect(lines.slice(lines.indexOf('ufw --force enable') + 1, lines.indexOf('ufw --force enable') + 5)).toEqual(['elif [ "$rc" -ne 0 ]; then', '  exit "$rc"', 'fi', expect.stringMatching(/^\) <\/dev\/null >"\$out"/)]);
     expect(scripts[2]).toBe('rm -rf /var/backups/converge-ufw.X');
   });
   it('restores the backup and fails when a fresh login no longer gets in', async () => {

@@ -27,6 +27,7 @@ import { shq, spooled } from '../core/shell.js';
 import type { Policy, UfwSpec } from '../generated/ufw.js';
 import { sshdEffective, type SshdConfig } from './sshd.js';
 import { assertUnique, FAMILIES, opCommand, parseTuple, planRules, ruleTuples, sshBlocked, type Tuple } from './lib/ufw-rules.js';
+import { ufwCommandsScript } from './lib/ufw-commands.js';
 import { keepWayIn } from './lib/way-in.js';
 
 type Direction = 'incoming' | 'outgoing' | 'routed';
@@ -105,8 +106,8 @@ export function protectedPorts(spec: UfwSpec, sshd: SshdConfig, dialed: number):
 
 interface UfwPlan {
   changes: Change[];
-  /** sh of ufw commands, in the order that keeps the SSH allow in first. */
-  script: string;
+  /** ufw commands, in the order that keeps the SSH allow in first. */
+  commands: string[];
   /** The firewall is loaded once the script ran: a fresh login must prove the way in. */
   activeAfter: boolean;
 }
@@ -156,7 +157,7 @@ function planUfw(spec: UfwSpec, facts: UfwHostFacts, ctx: PlanContext): UfwPlan 
       }
     }
   }
-  return { changes, script: ['set -e', ...commands].join('\n'), activeAfter };
+  return { changes, commands, activeAfter };
 }
 
 const BACKUP_SCRIPT = [
@@ -182,7 +183,7 @@ async function applyUfw(spec: UfwSpec, facts: UfwHostFacts, ctx: ApplyContext): 
   try {
     // ufw prints a line per command: spooled, a connection lost half way
     // cannot stop the change half way (the firewall is all old or all new).
-    await ctx.run({ script: spooled(plan.script) }, 'changing the firewall');
+    await ctx.run({ script: spooled(ufwCommandsScript(plan.commands)) }, 'changing the firewall');
   } catch (e) {
     // The change's own error says what went wrong: a failing restore must not hide it.
     try {

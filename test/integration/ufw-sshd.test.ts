@@ -148,9 +148,14 @@ describe('ufw and sshd on a container', () => {
     expect(resourcesOf(r.json, HOST).firewall.changes).toEqual([{ path: 'rules[allow 80/tcp]', action: 'create', after: 'allow 80/tcp' }]);
     expect(await hostState()).toBe(before);
 
+    // A ufw first on PATH that logs its calls: the insert must go through ufw's frontend in one
+    // Python (src/resources/lib/ufw-commands.ts), not command by command (its fallback).
+    await sh(`printf '#!/bin/sh\\necho "$*" >> /tmp/ufw-calls\\nexec /usr/sbin/ufw "$@"\\n' > /usr/local/sbin/ufw && chmod 755 /usr/local/sbin/ufw`);
     const fix = await run('fixDrift', ['highstate']);
+    const calls = await sh('cat /tmp/ufw-calls 2>/dev/null; rm -f /usr/local/sbin/ufw /tmp/ufw-calls');
     expect(fix.code, fix.stdout + fix.stderr).toBe(0);
     expect(statuses(fix.json)).toEqual({ 'ufw-package': 'unchanged', hardening: 'unchanged', firewall: 'changed' });
+    expect(calls).toBe('');
     // Back at its declared place, between 22 and 443.
     expect(await sh("sed -n 's/^### tuple ### //p' /etc/ufw/user.rules")).toBe(
       'allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=737368\nallow tcp 80 0.0.0.0/0 any 0.0.0.0/0 in\nallow tcp 443 0.0.0.0/0 any 0.0.0.0/0 in\n',
