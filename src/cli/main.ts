@@ -159,7 +159,23 @@ export function buildCli(argv: string[]) {
     .fail((msg, err) => {
       throw err ?? new InputError({ message: msg, where: { path: 'command line' }, hint: `see \`converge ${command ? `${command} ` : ''}--help\`` });
     });
+  skipHelpLayoutAfterHandler(cli);
   return { cli, exitCode: () => code };
+}
+
+/** The part of yargs' internals skipHelpLayoutAfterHandler replaces (not in its typings). */
+export type YargsUsageInternals = { getInternalMethods(): { getUsageInstance(): { cacheHelpMessage(): void } } };
+
+/**
+ * Right after starting a command's handler, yargs lays out that command's
+ * whole help text (usage.cacheHelpMessage), for a handler that prints its
+ * help later; ours never do, and the layout (cliui over every option) was
+ * 60-120 ms of each run's CPU, spent while the hosts' connections wait.
+ * Help asked for (--help, a bad option) is laid out when it is shown, as
+ * before. Not public API: test/unit/cli.test.ts fails if an upgrade moves it.
+ */
+export function skipHelpLayoutAfterHandler(cli: unknown): void {
+  (cli as YargsUsageInternals).getInternalMethods().getUsageInstance().cacheHelpMessage = () => {};
 }
 
 export async function main(argv: string[]): Promise<void> {
