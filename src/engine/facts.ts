@@ -147,9 +147,10 @@ export interface Gathered<R> {
  * What reading the answers needs once the batch scripts are built, per query
  * of the requests in their order. Every host of a fleet has its batch in
  * flight at once, so it is kept as a few arrays rather than an object per
- * query, and without the queries' keys (at 1000 x 100, ~20 of the ~46 MB
- * the young-generation collections copied then): a key only names a query
- * that failed, and is asked of the requests again for that (gatherFacts).
+ * query, and without the queries' keys (at 1000 x 100, peak RSS ~16 MiB
+ * less, and less for the young-generation collections to copy): a key only
+ * names a query that failed, and is asked of the requests made again for
+ * that (gatherFacts).
  * The requests, their query objects and scripts (already in the batch) are
  * let go meanwhile.
  */
@@ -318,6 +319,8 @@ function readFacts<R>(host: string, { expected, owners, counts, token, scripts }
   }
   const { names, batch, slot, exitCodes, parse, merged } = expected;
   const result: Gathered<R> = { facts: new Array<Facts | undefined>(owners.length), unavailable: new Map(), failed: new Map() };
+  /** The requests made again, once, for the keys of queries that failed. */
+  let again: FactRequest<R>[] | undefined;
   let next = 0;
   for (let i = 0; i < owners.length; i++) {
     const owner = owners[i];
@@ -335,7 +338,7 @@ function readFacts<R>(host: string, { expected, owners, counts, token, scripts }
       const m = merged.size ? merged.get(next) : undefined;
       const { value, why } = m ? answer(exitCodes[next], parse[next], partOutput(m.query, out, m.part)) : (answers[b][slot[next]] ??= answer(exitCodes[next], parse[next], out));
       if (why) {
-        result.failed.set(owner, `on ${host}, fact query ${requests()[i].queries[names[next]].key} ${why}`);
+        result.failed.set(owner, `on ${host}, fact query ${(again ??= requests())[i].queries[names[next]].key} ${why}`);
         facts = undefined;
         continue;
       }
