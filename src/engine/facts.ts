@@ -112,21 +112,22 @@ export function splitBatch(stdout: string, queries: FactQuery[], token: string):
   return new Map(splitOutputs(stdout, queries.length, token).map((o, i) => [queries[i].key, o]));
 }
 
-type Answer = { value?: unknown; error?: string };
+/** A query's value, or why its output is none: "failed (exit N): stderr", "gave output its parser refused: ...". */
+type Answer = { value?: unknown; why?: string };
 
 /** The end of a failed command's stderr for its message (": last / lines"), or ''. */
 function stderrTail(stderr: string): string {
   return stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' / ')}` : '';
 }
 
-/** Why a query's output is no answer: an exit code it does not accept, or a parser that refused it. */
-function queryFailure(host: string, q: Expected, out: QueryOutput): { value?: unknown; error?: string } {
-  // Every query of every host passes here: its stderr is worded (stderrTail) only for a failure, and no closure is made for that.
-  if (q.exitCodes ? !q.exitCodes.includes(out.code) : out.code !== 0) return { error: `on ${host}, fact query ${q.key} failed (exit ${out.code})${stderrTail(out.stderr)}` };
+/** A query's answer from its output: an exit code it does not accept, or a parser that refuses it, is none. */
+function answer(exitCodes: number[] | undefined, parse: FactQuery['parse'], out: QueryOutput): Answer {
+  // Every query of every host passes here: its stderr is worded (stderrTail) only for a failure.
+  if (exitCodes ? !exitCodes.includes(out.code) : out.code !== 0) return { why: `failed (exit ${out.code})${stderrTail(out.stderr)}` };
   try {
-    return { value: q.parse(out.stdout, out) };
+    return { value: parse(out.stdout, out) };
   } catch (e) {
-    return { error: `on ${host}, fact query ${q.key} gave output its parser refused: ${errorMessage(e)}${stderrTail(out.stderr)}` };
+    return { why: `gave output its parser refused: ${errorMessage(e)}${stderrTail(out.stderr)}` };
   }
 }
 
@@ -143,29 +144,34 @@ export interface Gathered<R> {
 }
 
 /**
- * What reading one query's answer needs once its batch script is built.
- * Every host of a fleet has its batch in flight at once: the requests, their
- * query objects and scripts (already in the batch) are let go meanwhile.
+ * What reading the answers needs once the batch scripts are built, per query
+ * of the requests in their order. Every host of a fleet has its batch in
+ * flight at once, so it is kept as a few arrays rather than an object per
+ * query, and without the queries' keys (at 1000 x 100, peak RSS ~16 MiB
+ * less, and less for the young-generation collections to copy): a key only
+ * names a query that failed, and is asked of the requests made again for
+ * that (gatherFacts).
+ * The requests, their query objects and scripts (already in the batch) are
+ * let go meanwhile.
  */
 interface Expected {
-  /** Its name in its request's facts. */
-  name: string;
-  user: string;
-  /** Its place in its user's batch... */
-  slot: number;
-  /** ...and, for a merged query (FactMerge), its merged command and its item's place in it. */
-  merged: MergedQuery | undefined;
-  part: number;
-  key: string;
-  exitCodes: number[] | undefined;
-  parse: FactQuery['parse'];
+  /** Its name in its request's facts... */
+  names: string[];
+  /** ...its batch (one per run-as user, in the order of Sendable.scripts) and its place there... */
+  batch: number[];
+  slot: number[];
+  /** ...and how its output is read. */
+  exitCodes: (number[] | undefined)[];
+  parse: FactQuery['parse'][];
+  /** The queries answered by a merged command (FactMerge), by their place above: that command and their item's place in it. */
+  merged: Map<number, { query: MergedQuery; part: number }>;
 }
 
 /** The deduplicated queries of some requests, per run-as user, and what reading each request's answers needs. */
 interface Batches<R> {
   byUser: Map<string, FactQuery[]>;
   /** Every query of the requests, in their order... */
-  expected: Expected[];
+  expected: Expected;
   /** ...and, per request, its owner and its number of queries. */
   owners: R[];
   counts: Int32Array;
@@ -186,8 +192,8 @@ function partOutput(m: MergedQuery, out: QueryOutput, part: number): QueryOutput
 
 function batches<R>(requests: FactRequest<R>[]): Batches<R> {
   const byUser = new Map<string, FactQuery[]>();
-  const index = new Map<string, Map<string, number>>();
-  const expected: Expected[] = [];
+  const index = new Map<string, { batch: number; keys: Map<string, number> }>();
+  const expected: Expected = { names: [], batch: [], slot: [], exitCodes: [], parse: [], merged: new Map() };
   const owners: R[] = new Array<R>(requests.length);
   const counts = new Int32Array(requests.length);
   const merged: MergedQuery[] = [];
@@ -197,20 +203,27 @@ function batches<R>(requests: FactRequest<R>[]): Batches<R> {
     for (const name in queries) {
       const q = queries[name];
       const user = q.runAs ?? 'root';
-      let keys = index.get(user);
-      if (!keys) {
-        index.set(user, (keys = new Map()));
+      let b = index.get(user);
+      if (!b) {
+        index.set(user, (b = { batch: byUser.size, keys: new Map() }));
         byUser.set(user, []);
       }
       // A merged query's slot is its merged command's (known by the merge key, which no plain key starts with).
       const key = q.merge ? `merge\0${q.merge.key}` : q.key;
-      let slot = keys.get(key);
+      let slot = b.keys.get(key);
       if (slot === undefined) {
-        keys.set(key, (slot = keys.size));
+        b.keys.set(key, (slot = b.keys.size));
         byUser.get(user)!.push(q.merge ? newMerged(q.merge, merged) : q);
       }
-      const m = q.merge ? (byUser.get(user)![slot] as MergedQuery) : undefined;
-      expected.push({ name, user, slot, merged: m, part: m ? itemOf(m, q.merge!.item) : -1, key: q.key, exitCodes: q.exitCodes, parse: q.parse });
+      if (q.merge) {
+        const m = byUser.get(user)![slot] as MergedQuery;
+        expected.merged.set(expected.names.length, { query: m, part: itemOf(m, q.merge.item) });
+      }
+      expected.names.push(name);
+      expected.batch.push(b.batch);
+      expected.slot.push(slot);
+      expected.exitCodes.push(q.exitCodes);
+      expected.parse.push(q.parse);
       counts[i]++;
     }
   }
@@ -260,18 +273,22 @@ interface Sendable<R> extends Omit<Batches<R>, 'byUser'> {
 }
 
 /**
- * Sends the requests' batches, one exec per run-as user, and resolves once
- * all are answered to the function that reads their facts. The caller reads
- * them after its await: with every host's batch in flight at once, the
- * promises of this exchange are old (promoted) by the time the answers come,
- * and an old promise resolved with the facts would keep them, and the outputs
- * they are cut from, through every young-generation GC until a full one.
- * Not an async function either: one keeps its parameters while it waits, and
- * the requests (their query objects and scripts) would outlive the batch.
+ * Sends the batches of the requests `requests()` makes, one exec per run-as
+ * user, and resolves once all are answered to the function that reads their
+ * facts. The requests are made again only to name a query that failed:
+ * they are not kept while the batch is in flight (see Expected), and making
+ * them must give the same queries each time (FactQuery: a pure function of
+ * its resource). The caller reads the facts after its await: with every
+ * host's batch in flight at once, the promises of this exchange are old
+ * (promoted) by the time the answers come, and an old promise resolved with
+ * the facts would keep them, and the outputs they are cut from, through
+ * every young-generation GC until a full one. Not an async function either:
+ * one keeps its locals while it waits, and the requests (their query objects
+ * and scripts) would outlive the batch.
  */
-export function gatherFacts<R>(transport: Transport, requests: FactRequest<R>[]): Promise<() => Gathered<R>> {
-  const sent = sendable(requests);
-  return Promise.all(sent.scripts.map(({ user, script }) => transport.exec(script, { runAs: user === 'root' ? undefined : user }))).then((replies) => () => readFacts(transport.hostName, sent, replies));
+export function gatherFacts<R>(transport: Transport, requests: () => FactRequest<R>[]): Promise<() => Gathered<R>> {
+  const sent = sendable(requests());
+  return Promise.all(sent.scripts.map(({ user, script }) => transport.exec(script, { runAs: user === 'root' ? undefined : user }))).then((replies) => () => readFacts(transport.hostName, sent, replies, requests));
 }
 
 function sendable<R>(requests: FactRequest<R>[]): Sendable<R> {
@@ -281,47 +298,51 @@ function sendable<R>(requests: FactRequest<R>[]): Sendable<R> {
 }
 
 /** The facts of each request from the replies to its batches (in the order of `scripts`), read once: it empties their stdout. */
-function readFacts<R>(host: string, { expected, owners, counts, token, scripts }: Sendable<R>, replies: ExecResult[]): Gathered<R> {
-  /** Per run-as user: the raw output of each query of its batch, then (as owners ask) its answer. */
-  const raw = new Map<string, { outputs: QueryOutput[]; answers: Answer[] }>();
-  const failedUsers = new Map<string, string>();
-  for (let i = 0; i < scripts.length; i++) {
-    const { user, count } = scripts[i];
-    const res = replies[i];
-    const outputs = splitOutputs(res.stdout, count, token);
+function readFacts<R>(host: string, { expected, owners, counts, token, scripts }: Sendable<R>, replies: ExecResult[], requests: () => FactRequest<R>[]): Gathered<R> {
+  /** Per batch: the raw output of each of its queries, then (as owners ask) its answer; or why the batch failed. */
+  const outputs: QueryOutput[][] = [];
+  const answers: Answer[][] = [];
+  const failedBatches: (string | undefined)[] = [];
+  for (let b = 0; b < scripts.length; b++) {
+    const { user, count } = scripts[b];
+    const res = replies[b];
+    outputs[b] = splitOutputs(res.stdout, count, token);
+    answers[b] = new Array<Answer>(count);
     // The transport's promise of this result is old by now, like gatherFacts', and keeps it until a
     // full GC: its stdout (the whole batch's answer, which the outputs are cut from) is let go here.
     res.stdout = '';
-    if (outputs.length < count) {
+    if (outputs[b].length < count) {
       const why = `reading facts as ${user} failed (exit ${res.code})${stderrTail(res.stderr)}`;
       if (user === 'root') throw new HostError(why, 'the login user needs passwordless sudo (NOPASSWD) to run as root');
-      failedUsers.set(user, why);
-      continue;
+      failedBatches[b] = why;
     }
-    raw.set(user, { outputs, answers: new Array<Answer>(count) });
   }
+  const { names, batch, slot, exitCodes, parse, merged } = expected;
   const result: Gathered<R> = { facts: new Array<Facts | undefined>(owners.length), unavailable: new Map(), failed: new Map() };
+  /** The requests made again, once, for the keys of queries that failed. */
+  let again: FactRequest<R>[] | undefined;
   let next = 0;
   for (let i = 0; i < owners.length; i++) {
     const owner = owners[i];
     let facts: Facts | undefined = {};
     for (const end = next + counts[i]; next < end; next++) {
-      const q = expected[next];
       if (!facts) continue;
-      const failed = failedUsers.get(q.user);
+      const b = batch[next];
+      const failed = failedBatches[b];
       if (failed) {
         result.unavailable.set(owner, failed);
         facts = undefined;
         continue;
       }
-      const { outputs, answers } = raw.get(q.user)!;
-      const { value, error } = q.merged ? queryFailure(host, q, partOutput(q.merged, outputs[q.slot], q.part)) : (answers[q.slot] ??= queryFailure(host, q, outputs[q.slot]));
-      if (error) {
-        result.failed.set(owner, error);
+      const out = outputs[b][slot[next]];
+      const m = merged.size ? merged.get(next) : undefined;
+      const { value, why } = m ? answer(exitCodes[next], parse[next], partOutput(m.query, out, m.part)) : (answers[b][slot[next]] ??= answer(exitCodes[next], parse[next], out));
+      if (why) {
+        result.failed.set(owner, `on ${host}, fact query ${(again ??= requests())[i].queries[names[next]].key} ${why}`);
         facts = undefined;
         continue;
       }
-      facts[q.name] = value;
+      facts[names[next]] = value;
     }
     result.facts[i] = facts;
   }

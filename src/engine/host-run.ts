@@ -247,9 +247,9 @@ export class HostRun {
   }
 
   private async plan(resources: Resource[], withJournal = false, withHostFacts = false): Promise<Map<Resource, Planned>> {
-    // The requests are not kept (their scripts would live while the batch is in flight),
+    // The requests are made by a function, not kept (their scripts would live while the batch is in flight),
     // and the answers are read here, after the await (see gatherFacts).
-    const { facts, unavailable, failed } = (await gatherFacts(this.transport, this.factRequests(resources, withJournal, withHostFacts)))();
+    const { facts, unavailable, failed } = (await gatherFacts(this.transport, () => this.factRequests(resources, withJournal, withHostFacts)))();
     for (const owner of [JOURNAL, HOST_FACTS] as const) {
       const why = failed.get(owner);
       if (why) throw new HostError(why, 'the query is converge\'s own: run `converge facts` on the host and report the error');

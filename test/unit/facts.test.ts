@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { batchScript, gatherFacts, splitBatch } from '../../src/engine/facts.js';
+import { batchScript, gatherFacts, splitBatch, type FactRequest } from '../../src/engine/facts.js';
 import type { FactQuery, FactTable } from '../../src/core/resource.js';
 import { FakeTransport } from '../../src/transport/fake.js';
 
@@ -41,7 +41,7 @@ describe('fact batching', () => {
     const t = new FakeTransport('web-1', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
     const absent: FactQuery = { key: 'getent', script: 'exit 2', exitCodes: [0, 2], parse: (s, o) => `${o.code}:${s}` };
     const refused: FactQuery = { key: 'json', script: 'echo nope', parse: (s) => JSON.parse(s) as unknown };
-    const { facts, failed } = (await gatherFacts(t, [
+    const { facts, failed } = (await gatherFacts(t, (): FactRequest<string>[] => [
       { owner: 'broken', queries: { ok: q('ok', 'echo ok'), bad: q('ufw', 'echo partial; echo ufw: command failed >&2; exit 1') } },
       { owner: 'absent', queries: { g: absent } },
       { owner: 'unparsable', queries: { j: refused } },
@@ -90,7 +90,7 @@ describe('fact batching', () => {
   it('sends one exec per run-as user and shares identical keys', async () => {
     const t = new FakeTransport('h', (script) => ({ code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() }));
     const shared = q('dpkg', 'echo listing');
-    const { facts } = (await gatherFacts(t, [
+    const { facts } = (await gatherFacts(t, (): FactRequest<string>[] => [
       { owner: 'r1', queries: { pkgs: shared, x: q('x', 'echo x') } },
       { owner: 'r2', queries: { pkgs: shared } },
       { owner: 'r3', queries: { pg: q('pg', 'echo pg', 'postgres') } },
@@ -108,7 +108,7 @@ describe('fact batching', () => {
     // One line per item: `echo a b` answers for every item at once.
     const merge = { key: 'echo-all', script: (items: string[]) => `for i in ${items.join(' ')}; do echo "item=$i"; done`, split: (out: string) => out.split('\n').slice(0, -1) };
     const item = (name: string): FactQuery => ({ key: `item:${name}`, script: merge.script([name]), parse: (s) => s, merge: { ...merge, item: name } });
-    const { facts } = (await gatherFacts(t, [
+    const { facts } = (await gatherFacts(t, (): FactRequest<string>[] => [
       { owner: 'a', queries: { x: item('a') } },
       { owner: 'plain', queries: { p: q('p', 'echo plain') } },
       { owner: 'b', queries: { x: item('b') } },
@@ -124,7 +124,7 @@ describe('fact batching', () => {
     const t = new FakeTransport('h', (script, opts) =>
       opts.runAs ? { code: 1, stdout: '', stderr: 'su: user app does not exist' } : { code: 0, stderr: '', stdout: execFileSync('/bin/sh', ['-s'], { input: script }).toString() },
     );
-    const { facts, unavailable } = (await gatherFacts(t, [
+    const { facts, unavailable } = (await gatherFacts(t, (): FactRequest<string>[] => [
       { owner: 'root-side', queries: { a: q('a', 'echo a') } },
       { owner: 'app-side', queries: { b: q('b', 'echo b', 'app') } },
     ]))();
@@ -134,6 +134,6 @@ describe('fact batching', () => {
 
   it('fails the host with a hint when the script did not run (sudo refused)', async () => {
     const t = new FakeTransport('h', () => ({ code: 1, stdout: '', stderr: 'sudo: a password is required' }));
-    await expect(gatherFacts(t, [{ owner: 'r', queries: { a: q('a', 'true') } }]).then((read) => read())).rejects.toThrow(/reading facts as root failed \(exit 1\): sudo: a password is required/);
+    await expect(gatherFacts(t, (): FactRequest<string>[] => [{ owner: 'r', queries: { a: q('a', 'true') } }]).then((read) => read())).rejects.toThrow(/reading facts as root failed \(exit 1\): sudo: a password is required/);
   });
 });
