@@ -61,6 +61,9 @@ export const sudoersContent = (name: string) => `# managed by converge: password
 
 const managesSudo = (spec: UserSpec) => spec.sudo !== undefined || spec.ensure === 'absent';
 
+/** getent's passwd lookup of several names, and its cut per name: the group resource's merge, for the passwd database. */
+const PASSWD = getentMerge('passwd');
+
 /**
  * Every user of a host in two processes: `getent passwd` prints the entry
  * of each name it finds, in order, and `id -Gn` (coreutils 8.31 and later)
@@ -68,8 +71,6 @@ const managesSudo = (spec: UserSpec) => spec.sudo !== undefined || spec.ensure =
  * (a missing user: it skips that line; an older coreutils: one name only)
  * each name's groups follow an `@name` line of their own.
  */
-const PASSWD = getentMerge('passwd');
-
 const ACCOUNTS: Omit<FactMerge, 'item'> = {
   key: 'user-accounts',
   script(names) {
