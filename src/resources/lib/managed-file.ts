@@ -7,7 +7,7 @@ import { HostError } from '../../core/diagnostics.js';
 import type { ApplyContext, Change, Command, FactQuery } from '../../core/resource.js';
 import { shq } from '../../core/shell.js';
 import { atomicWriteScript } from './atomic-write.js';
-import { contentChange, fileFactQuery, sha256, type FileFacts } from '../file.js';
+import { contentChange, fileFactKey, fileFactQuery, sha256, type FileFacts } from '../file.js';
 import { metadataChanges, metadataScript } from './fs-common.js';
 
 export interface ManagedFile {
@@ -30,7 +30,8 @@ const meta = (f: ManagedFile) => ({ owner: 'root', group: 'root', mode: f.mode }
 /** Stat and hash (and the content, when it differs and may be shown): the same query as a file resource's. */
 export function managedFileQuery(f: ManagedFile): FactQuery<FileFacts> {
   const sum = sha256(f.content);
-  return fileFactQuery(`file:${f.path}:${sum}:${!!f.sensitive}`, f.path, sum, !f.sensitive && !f.noDiff);
+  const fetch = !f.sensitive && !f.noDiff;
+  return fileFactQuery(fileFactKey(f.path, sum, fetch), f.path, sum, fetch);
 }
 
 /**
